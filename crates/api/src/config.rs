@@ -1,0 +1,35 @@
+//! The `[http]` section of Herald's configuration.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// How the API listens and what every request is allowed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address the `api` role listens on.
+    pub listen: SocketAddr,
+    /// A request that takes longer is answered 503.
+    pub request_timeout_seconds: u64,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Origins allowed by CORS; `["*"]` allows any. Empty: no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace_seconds: u64,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_seconds: 30,
+            body_limit_bytes: 64 * 1024,
+            cors_allowed_origins: Vec::new(),
+            shutdown_grace_seconds: 8,
+            trust_forwarded_for: false,
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The HTTP API: axum router, extractors, handlers, problem+json errors and OpenAPI.
+//!
+//! [`router`] assembles every area's routes behind the layers every route inherits:
+//! request id and tracing span, metrics, CORS, gzip, body limit and request timeout.
+
+mod config;
+mod error;
+mod extract;
+mod health;
+mod layers;
+mod metrics;
+mod state;
+
+pub use config::HttpConfig;
+pub use error::{ApiError, FieldError};
+pub use extract::ApiJson;
+pub use metrics::HttpMetrics;
+pub use state::{App, AppState};
+
+use axum::Router;
+
+/// The whole HTTP surface of Herald, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new().merge(health::router());
+    layers::apply(routes, state)
+}

@@ -1,0 +1,31 @@
+//! What every handler can reach.
+
+use crate::{HttpConfig, HttpMetrics};
+use herald_store::Db;
+use prometheus_client::registry::Registry;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The application's shared parts, built once at start-up.
+pub struct App {
+    /// The database pool.
+    pub db: Db,
+    /// HTTP settings.
+    pub http: HttpConfig,
+    /// Every metric Herald exports, for `/metrics`.
+    pub registry: Registry,
+    /// The HTTP request metrics, registered in `registry`.
+    pub http_metrics: HttpMetrics,
+}
+
+/// Cheap handle on [`App`] for axum's `State`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

@@ -1,0 +1,132 @@
+//! The herald binary and the library that assembles and starts the app.
+//!
+//! `main` only parses arguments; [`serve`] connects, migrates and runs the roles asked for
+//! under one supervisor until `shutdown` resolves, so tests can start the real app on port 0.
+
+pub mod config;
+pub mod roles;
+pub mod telemetry;
+
+use anyhow::Context;
+use config::Config;
+use herald_api::{App, AppState, HttpMetrics};
+use prometheus_client::registry::Registry;
+use roles::{Role, Roles};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<herald_store::Db> {
+    let db = herald_store::connect(&config.database)
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database.url))?;
+    herald_store::migrate::up(&db)
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(db)
+}
+
+/// Runs the roles in `roles` until `shutdown` resolves or a role fails, then stops them:
+/// the API stops accepting and finishes in-flight requests within the grace period,
+/// background roles finish their current step.
+pub async fn serve(
+    config: Config,
+    roles: Roles,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let db = open_database(&config).await?;
+    let mut registry = Registry::with_prefix("herald");
+    let http_metrics = HttpMetrics::register(&mut registry);
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let state = AppState(Arc::new(App {
+        db: db.clone(),
+        http: config.http.clone(),
+        registry,
+        http_metrics,
+    }));
+
+    let stop = CancellationToken::new();
+    let mut tasks: JoinSet<(Role, anyhow::Result<()>)> = JoinSet::new();
+
+    if roles.has(Role::Api) {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.http.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.http.listen))?,
+        };
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "api listening on http://{addr}");
+        let router = herald_api::router(state.clone());
+        let stopped = stop.clone();
+        tasks.spawn(async move {
+            let result = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+            .context("the HTTP server failed");
+            (Role::Api, result)
+        });
+    }
+    for role in [Role::Ingest, Role::Notifier] {
+        if roles.has(role) {
+            let stopped = stop.clone();
+            tasks.spawn(async move { (role, idle_role(role, stopped).await) });
+        }
+    }
+    tracing::info!(roles = %roles, database = %config.database.url, "herald started");
+
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_on_signal.cancel();
+    });
+
+    let mut failure = None;
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        Some(joined) = tasks.join_next() => {
+            match joined {
+                Ok((role, Err(err))) => failure = Some(err.context(format!("the {role} role failed"))),
+                Ok((role, Ok(()))) => tracing::warn!(%role, "role stopped on its own"),
+                Err(err) => failure = Some(anyhow::anyhow!("a role panicked: {err}")),
+            }
+        }
+    }
+    tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+    stop.cancel();
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((role, Err(err))) => {
+                    tracing::error!(%role, error = %err, "role failed while stopping")
+                }
+                Ok((role, Ok(()))) => tracing::debug!(%role, "role stopped"),
+                Err(err) => tracing::error!(error = %err, "role panicked while stopping"),
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("roles still busy after the grace period; stopping them now");
+        tasks.shutdown().await;
+    }
+    let _ = db.close().await;
+    tracing::info!("herald stopped");
+    failure.map_or(Ok(()), Err)
+}
+
+// Ingest and notifier have no work of their own yet (their issues bring it): they hold
+// their place in the supervisor so `--roles` and shutdown behave as they will.
+async fn idle_role(role: Role, stop: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!(%role, "role started");
+    stop.cancelled().await;
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! Sea-orm entities and every query Herald makes; the only crate that knows SQL.
+//!
+//! Other crates call functions such as `store::keys::load_or_create(&db, ...)` and get
+//! domain values or a [`StoreError`] back, never a query builder.
+
+mod config;
+mod connect;
+mod entity;
+mod error;
+pub mod keys;
+pub mod migrate;
+mod secret;
+pub mod testing;
+
+pub use config::{DatabaseConfig, DatabaseUrl};
+pub use connect::{Backend, connect};
+pub use error::StoreError;
+pub use sea_orm::DatabaseConnection as Db;
+pub use secret::Secret;

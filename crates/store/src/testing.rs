@@ -1,0 +1,112 @@
+//! A fresh database per test: a temporary SQLite file by default, or a fresh PostgreSQL
+//! schema when `HERALD_TEST_DATABASE_URL` is set. Dropped (file or schema) with the value.
+
+use crate::{DatabaseConfig, DatabaseUrl, connect, migrate};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// The variable that points the tests at PostgreSQL.
+pub const TEST_DATABASE_URL_VAR: &str = "HERALD_TEST_DATABASE_URL";
+
+/// A database that exists for one test.
+pub struct TestDb {
+    config: DatabaseConfig,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteDir(#[allow(dead_code)] tempfile::TempDir),
+    PostgresSchema { admin_url: String, schema: String },
+}
+
+impl TestDb {
+    /// Creates the database (empty, not migrated). Panics when it cannot: this is test code.
+    pub async fn new() -> Self {
+        match std::env::var(TEST_DATABASE_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(url.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_VAR}={url}: {e}"));
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
+                let _ = admin.close().await;
+                let config = DatabaseConfig {
+                    url: DatabaseUrl::parse(&url)
+                        .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_VAR}: {e}")),
+                    schema: Some(schema.clone()),
+                    max_connections: 4,
+                    ..DatabaseConfig::default()
+                };
+                Self {
+                    config,
+                    cleanup: Cleanup::PostgresSchema {
+                        admin_url: url,
+                        schema,
+                    },
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+                let config = DatabaseConfig {
+                    url: DatabaseUrl::sqlite_file(dir.path().join("herald.db")),
+                    max_connections: 4,
+                    ..DatabaseConfig::default()
+                };
+                Self {
+                    config,
+                    cleanup: Cleanup::SqliteDir(dir),
+                }
+            }
+        }
+    }
+
+    /// The configuration that reaches this database.
+    pub fn config(&self) -> DatabaseConfig {
+        self.config.clone()
+    }
+
+    /// True when the tests run on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.cleanup, Cleanup::PostgresSchema { .. })
+    }
+
+    /// A migrated connection.
+    pub async fn connect(&self) -> DatabaseConnection {
+        let db = connect(&self.config)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        migrate::up(&db)
+            .await
+            .unwrap_or_else(|e| panic!("migrate: {e}"));
+        db
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::PostgresSchema { admin_url, schema } = &self.cleanup {
+            let (url, sql) = (
+                admin_url.clone(),
+                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            );
+            // Drop may run inside a runtime, so the cleanup gets a thread and runtime of its own.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let db = Database::connect(url.as_str()).await.ok()?;
+                    db.execute_unprepared(&sql).await.ok()?;
+                    db.close().await.ok()
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Some(()))) {
+                eprintln!("warning: could not drop test schema {schema}");
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! End-to-end tests: the real app on a random port over real HTTP.
+//!
+//! [`TestApp::spawn`] runs `herald::serve` with every role on 127.0.0.1:0 against a fresh
+//! database (a temporary SQLite file, or a fresh PostgreSQL schema when
+//! `HERALD_TEST_DATABASE_URL` is set) and stops it when dropped.
+
+use herald::config::Config;
+use herald::roles::Roles;
+use herald_store::testing::TestDb;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running Herald and a client for it.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A client with no default headers.
+    pub client: reqwest::Client,
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Its database, dropped after the app.
+    pub db: TestDb,
+    stop: CancellationToken,
+    server: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl TestApp {
+    /// Starts Herald with the test configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts Herald after `adjust` has changed the test configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = Config::default();
+        config.database = db.config();
+        config.http.shutdown_grace_seconds = 5;
+        adjust(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let server = tokio::spawn({
+            let config = config.clone();
+            async move {
+                herald::serve(config, Roles::all(), Some(listener), async move {
+                    stopped.cancelled().await
+                })
+                .await
+                .map_err(|e| format!("{e:#}"))
+            }
+        });
+        let app = Self {
+            addr,
+            client: reqwest::Client::new(),
+            config,
+            db,
+            stop,
+            server: Some(server),
+        };
+        app.wait_until_ready().await;
+        app
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// POST `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Stops the app and waits for it to exit; returns what `serve` returned.
+    pub async fn stop(mut self) -> Result<(), String> {
+        self.stop.cancel();
+        match self.server.take() {
+            Some(server) => server.await.map_err(|e| e.to_string())?,
+            None => Ok(()),
+        }
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            let response = self.client.get(self.url("/readyz")).send().await;
+            if response.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            if self.server.as_ref().is_some_and(|s| s.is_finished()) {
+                panic!("herald exited during start-up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("herald did not become ready within 5 s");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
