@@ -1,13 +1,20 @@
 //! Online, incremental story clustering of headlines.
 //!
-//! Each document becomes a TF-IDF vector over normalised tokens (lowercased, stopwords removed,
-//! plurals folded) with document frequencies learned as documents arrive. It joins the active
-//! story whose centroid is most cosine-similar, if that similarity reaches the threshold, or a
-//! story holding a near-duplicate (token Jaccard) of it; otherwise it starts a new story.
-//! Candidate stories come from an inverted index term → active stories, so assignment never scans
-//! every story. When a document bridges two stories whose centroids are themselves similar, the
-//! stories merge. Stories not updated within the window expire from memory; [`StoryClusterer::restore`]
-//! rebuilds them from stored articles after a restart.
+//! Each document becomes a sparse vector of features: normalised word tokens (lowercased,
+//! stopwords removed, possessives and plurals folded, optionally cut to a stem prefix) and
+//! adjacent-word bigrams. Features are weighted by an inverse document frequency learned from the
+//! stream (smoothed by a prior of pseudo-documents so that the first documents are not all
+//! "rare", and decayed so that frequencies track the recent stream), by an online estimate of how
+//! often a word is capitalised mid-sentence (names and places weigh more), and by kind (numbers,
+//! bigrams). A document's similarity to an active story blends the cosine to the story centroid
+//! with its mean cosine to the story's most similar recent members (average link); a story holding
+//! a near-duplicate (token Jaccard) also qualifies. The document joins the best story reaching the
+//! threshold, or starts a new one. Candidate stories come from an inverted index term → active
+//! stories, so assignment never scans every story. After a join, other candidate stories whose
+//! centroids have converged with the joined story's merge into it (a running second pass that
+//! repairs early, cold-start splits). Stories not updated within the window expire from memory;
+//! the vocabulary is compacted when it outgrows its bound; [`StoryClusterer::restore`] rebuilds
+//! stories from stored articles after a restart.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -24,9 +31,9 @@ pub type StoryKey = Uuid;
 pub struct ClusterConfig {
     /// Stories not updated for this many hours expire.
     pub window_hours: i64,
-    /// Minimum cosine similarity between a document and a story centroid to join it.
+    /// Minimum similarity (blend of centroid and member cosine) between a document and a story to join it.
     pub threshold: f32,
-    /// Minimum centroid–centroid cosine for two stories bridged by one document to merge; `None` disables merging.
+    /// Minimum centroid–centroid cosine for two candidate stories of one document to merge; `None` disables merging.
     pub merge_threshold: Option<f32>,
     /// Token Jaccard at or above which a document is a near-duplicate (wire copy) of a story's document.
     pub near_duplicate_jaccard: f32,
@@ -38,15 +45,44 @@ pub struct ClusterConfig {
     pub max_centroid_terms: usize,
     /// Weight of summary tokens relative to title tokens.
     pub summary_weight: f32,
-    /// Recent documents per story kept for near-duplicate checks.
+    /// Recent documents per story kept for member similarity and near-duplicate checks.
     pub recent_docs_per_story: usize,
+    /// Weight of an adjacent-word bigram relative to a word (0 disables bigrams).
+    pub bigram_weight: f32,
+    /// Extra weight of a word in proportion to how often it is seen capitalised mid-sentence (names).
+    pub entity_boost: f32,
+    /// Weight multiplier of tokens holding a digit (amounts, flight numbers).
+    pub number_weight: f32,
+    /// Words longer than this are cut to this many characters (a prefix stemmer); 0 keeps whole words.
+    pub stem_prefix: usize,
+    /// Pseudo-documents of the IDF prior: smooths document frequencies while few documents are seen.
+    pub idf_prior_docs: f32,
+    /// Pseudo document frequency of every term under the IDF prior.
+    pub idf_prior_df: f32,
+    /// Share of the member (average-link) cosine in the similarity; the rest is the centroid cosine.
+    pub member_link_weight: f32,
+    /// Number of most similar recent members averaged for the member cosine.
+    pub member_link_k: usize,
+    /// Candidate stories (best first) examined for a merge after each join.
+    pub merge_candidates: usize,
+    /// Minimum document similarity of a candidate story for it to be examined for a merge.
+    pub merge_min_similarity: f32,
+    /// Subtracted from a story's join threshold per natural-log unit of its size (broad, established stories admit looser matches).
+    pub join_size_bonus: f32,
+    /// Added to the merge threshold per natural-log unit of the smaller story's size (big stories merge reluctantly).
+    pub merge_size_penalty: f32,
+    /// Half-life, in documents, of document frequencies (0 disables decay).
+    pub df_half_life_docs: f32,
+    /// Vocabulary size that triggers compaction (terms unused by active stories and rare are dropped).
+    pub max_vocabulary: usize,
 }
 
 impl Default for ClusterConfig {
+    /// Tuned on evaluation seeds 1–3 (see `EVALUATION.md`); reported on other seeds.
     fn default() -> Self {
         Self {
             window_hours: 48,
-            threshold: 0.14,
+            threshold: 0.24,
             merge_threshold: Some(0.12),
             near_duplicate_jaccard: 0.6,
             decay_grace_hours: 24.0,
@@ -54,7 +90,58 @@ impl Default for ClusterConfig {
             max_centroid_terms: 200,
             summary_weight: 0.5,
             recent_docs_per_story: 32,
+            bigram_weight: 0.3,
+            entity_boost: 0.3,
+            number_weight: 0.7,
+            stem_prefix: 7,
+            idf_prior_docs: 0.0,
+            idf_prior_df: 0.5,
+            member_link_weight: 0.2,
+            member_link_k: 2,
+            merge_candidates: 8,
+            merge_min_similarity: 0.12,
+            merge_size_penalty: 0.03,
+            join_size_bonus: 0.04,
+            df_half_life_docs: 20_000.0,
+            max_vocabulary: 200_000,
         }
+    }
+}
+
+impl ClusterConfig {
+    /// Sets a tuning field by name (for evaluation sweeps), e.g. `("bigram_weight", "0.5")`.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            v.parse::<T>().map_err(|_| format!("bad value {v:?}"))
+        }
+        match name {
+            "window_hours" => self.window_hours = num(value)?,
+            "threshold" => self.threshold = num(value)?,
+            "merge_threshold" if value == "none" => self.merge_threshold = None,
+            "merge_threshold" => self.merge_threshold = Some(num(value)?),
+            "near_duplicate_jaccard" => self.near_duplicate_jaccard = num(value)?,
+            "decay_grace_hours" => self.decay_grace_hours = num(value)?,
+            "decay_half_life_hours" => self.decay_half_life_hours = num(value)?,
+            "max_centroid_terms" => self.max_centroid_terms = num(value)?,
+            "summary_weight" => self.summary_weight = num(value)?,
+            "recent_docs_per_story" => self.recent_docs_per_story = num(value)?,
+            "bigram_weight" => self.bigram_weight = num(value)?,
+            "entity_boost" => self.entity_boost = num(value)?,
+            "number_weight" => self.number_weight = num(value)?,
+            "stem_prefix" => self.stem_prefix = num(value)?,
+            "idf_prior_docs" => self.idf_prior_docs = num(value)?,
+            "idf_prior_df" => self.idf_prior_df = num(value)?,
+            "member_link_weight" => self.member_link_weight = num(value)?,
+            "member_link_k" => self.member_link_k = num(value)?,
+            "merge_candidates" => self.merge_candidates = num(value)?,
+            "merge_min_similarity" => self.merge_min_similarity = num(value)?,
+            "join_size_bonus" => self.join_size_bonus = num(value)?,
+            "merge_size_penalty" => self.merge_size_penalty = num(value)?,
+            "df_half_life_docs" => self.df_half_life_docs = num(value)?,
+            "max_vocabulary" => self.max_vocabulary = num(value)?,
+            _ => return Err(format!("unknown setting {name:?}")),
+        }
+        Ok(())
     }
 }
 
@@ -99,12 +186,39 @@ pub struct StorySnapshot {
     pub terms: Vec<(String, f32)>,
 }
 
+/// A recent member document: raw feature frequencies (sorted by term) and its distinct word terms.
+#[derive(Debug, Clone)]
+struct Member {
+    tf: Vec<(u32, f32)>,
+    set: Vec<u32>,
+}
+
 #[derive(Debug, Clone)]
 struct Story {
     centroid: HashMap<u32, f32>,
     doc_count: u32,
     last_updated: DateTime<Utc>,
-    recent: VecDeque<Vec<u32>>,
+    recent: VecDeque<Member>,
+}
+
+/// What a feature is, which sets its weight multiplier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Word,
+    Number,
+    Bigram,
+}
+
+/// Statistics of one vocabulary term.
+#[derive(Debug, Clone)]
+struct TermStats {
+    kind: Kind,
+    /// Document frequency in raw (growing-increment) units; divide by `increment` for documents.
+    df: f64,
+    /// Mid-sentence occurrences capitalised, in sentence-case headlines.
+    capitalised: f32,
+    /// Mid-sentence occurrences in lower case, in sentence-case headlines.
+    lowercase: f32,
 }
 
 /// The online story clusterer (one per process; not thread-safe by itself).
@@ -113,28 +227,47 @@ pub struct StoryClusterer {
     config: ClusterConfig,
     vocab: HashMap<String, u32>,
     terms: Vec<String>,
-    df: Vec<u32>,
-    docs_seen: u64,
+    stats: Vec<TermStats>,
+    /// Decayed number of documents seen, in raw units.
+    docs_seen: f64,
+    /// Current raw weight of one document (grows to implement decay without touching every term).
+    increment: f64,
+    /// Vocabulary size at which the next compaction runs.
+    compact_at: usize,
     stories: HashMap<StoryKey, Story>,
     postings: HashMap<u32, HashSet<StoryKey>>,
     by_update: BTreeSet<(DateTime<Utc>, StoryKey)>,
 }
 
-/// A document after tokenisation: weighted term frequencies and its distinct terms.
+/// A document after tokenisation: weighted feature frequencies and its distinct word terms.
 struct DocTerms {
     tf: HashMap<u32, f32>,
     set: Vec<u32>,
 }
 
+impl DocTerms {
+    fn member(&self) -> Member {
+        let mut tf: Vec<(u32, f32)> = self.tf.iter().map(|(&t, &f)| (t, f)).collect();
+        tf.sort_unstable_by_key(|e| e.0);
+        Member {
+            tf,
+            set: self.set.clone(),
+        }
+    }
+}
+
 impl StoryClusterer {
     /// Creates an empty clusterer.
     pub fn new(config: ClusterConfig) -> Self {
+        let compact_at = config.max_vocabulary;
         Self {
             config,
             vocab: HashMap::new(),
             terms: Vec::new(),
-            df: Vec::new(),
-            docs_seen: 0,
+            stats: Vec::new(),
+            docs_seen: 0.0,
+            increment: 1.0,
+            compact_at,
             stories: HashMap::new(),
             postings: HashMap::new(),
             by_update: BTreeSet::new(),
@@ -162,10 +295,12 @@ impl StoryClusterer {
             .into_iter()
             .filter_map(|key| {
                 let story = self.stories.get(&key)?;
-                let cosine = self.cosine_to_centroid(&query, story);
+                let similarity = self.similarity(&query, story);
                 let duplicate = self.near_duplicate(&terms, story);
-                let score = cosine.max(duplicate) * self.decay(story, doc.published_at);
-                Some((score, key))
+                let score = similarity.max(duplicate) * self.decay(story, doc.published_at);
+                // Normalise to the story's own bar so that one threshold applies to all stories.
+                let bonus = self.config.join_size_bonus * (story.doc_count.max(1) as f32).ln();
+                Some((score + bonus, key))
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -185,11 +320,12 @@ impl StoryClusterer {
 
         let mut merged = Vec::new();
         if let Some(merge_threshold) = self.config.merge_threshold {
-            for &(score, other) in &scored[1..] {
-                if score < self.config.threshold {
+            for &(score, other) in scored.iter().skip(1).take(self.config.merge_candidates) {
+                if score < self.config.merge_min_similarity {
                     break;
                 }
-                if self.centroid_cosine(best, other) >= merge_threshold {
+                if self.centroid_cosine(best, other) >= self.merge_bar(merge_threshold, best, other)
+                {
                     self.merge(best, other);
                     merged.push(other);
                 }
@@ -249,50 +385,220 @@ impl StoryClusterer {
         out
     }
 
+    /// Number of terms in the vocabulary (bounded by compaction).
+    pub fn vocabulary_size(&self) -> usize {
+        self.terms.len()
+    }
+
     /// Tokenises a document and records its terms in the document frequencies.
     fn learn(&mut self, doc: &ClusterDoc) -> DocTerms {
         let mut tf: HashMap<u32, f32> = HashMap::new();
-        for token in tokenize(&doc.title) {
-            *tf.entry(self.intern(&token)).or_default() += 1.0;
-        }
+        let mut words: HashSet<u32> = HashSet::new();
+        self.add_text(&doc.title, 1.0, &mut tf, &mut words);
         if let Some(summary) = &doc.summary {
-            for token in tokenize(summary) {
-                *tf.entry(self.intern(&token)).or_default() += self.config.summary_weight;
+            let weight = self.config.summary_weight;
+            self.add_text(summary, weight, &mut tf, &mut words);
+        }
+        if self.config.df_half_life_docs > 0.0 {
+            self.increment *= 2f64.powf(1.0 / f64::from(self.config.df_half_life_docs));
+        }
+        let increment = self.increment;
+        for &t in tf.keys() {
+            if let Some(stats) = self.stats.get_mut(t as usize) {
+                stats.df += increment;
             }
         }
-        let mut set: Vec<u32> = tf.keys().copied().collect();
+        self.docs_seen += increment;
+        if self.increment > 1e12 {
+            self.rescale();
+        }
+        let mut set: Vec<u32> = words.into_iter().collect();
         set.sort_unstable();
-        for &t in &set {
-            if let Some(df) = self.df.get_mut(t as usize) {
-                *df += 1;
-            }
+        let mut terms = DocTerms { tf, set };
+        if self.terms.len() > self.compact_at {
+            self.compact(&mut terms);
         }
-        self.docs_seen += 1;
-        DocTerms { tf, set }
+        terms
     }
 
-    fn intern(&mut self, token: &str) -> u32 {
+    /// Adds the features of one text (title or summary) with `weight`.
+    fn add_text(
+        &mut self,
+        text: &str,
+        weight: f32,
+        tf: &mut HashMap<u32, f32>,
+        words: &mut HashSet<u32>,
+    ) {
+        let (tokens, sentence_case) = case_tokens(text);
+        let mut previous: Option<String> = None;
+        for token in &tokens {
+            let stem = stem(&token.word, self.config.stem_prefix);
+            let kind = if stem.chars().any(|c| c.is_ascii_digit()) {
+                Kind::Number
+            } else {
+                Kind::Word
+            };
+            let id = self.intern(&stem, kind);
+            if sentence_case
+                && !token.first
+                && kind == Kind::Word
+                && let Some(stats) = self.stats.get_mut(id as usize)
+            {
+                if token.capitalised {
+                    stats.capitalised += 1.0;
+                } else {
+                    stats.lowercase += 1.0;
+                }
+            }
+            *tf.entry(id).or_default() += weight;
+            words.insert(id);
+            if self.config.bigram_weight > 0.0
+                && let Some(prev) = &previous
+            {
+                let bigram = format!("{prev} {stem}");
+                let id = self.intern(&bigram, Kind::Bigram);
+                *tf.entry(id).or_default() += weight * self.config.bigram_weight;
+            }
+            previous = Some(stem);
+        }
+    }
+
+    fn intern(&mut self, token: &str, kind: Kind) -> u32 {
         if let Some(&id) = self.vocab.get(token) {
             return id;
         }
         let id = u32::try_from(self.terms.len()).unwrap_or(u32::MAX);
         self.vocab.insert(token.to_owned(), id);
         self.terms.push(token.to_owned());
-        self.df.push(0);
+        self.stats.push(TermStats {
+            kind,
+            df: 0.0,
+            capitalised: 0.0,
+            lowercase: 0.0,
+        });
         id
     }
 
-    fn idf(&self, term: u32) -> f32 {
-        let df = self.df.get(term as usize).copied().unwrap_or(0) as f32;
-        ((self.docs_seen as f32 + 1.0) / (df + 0.5)).ln().max(0.0)
+    /// Brings raw frequencies back to document units so the growing increment never overflows.
+    fn rescale(&mut self) {
+        let scale = self.increment;
+        for stats in &mut self.stats {
+            stats.df /= scale;
+        }
+        self.docs_seen /= scale;
+        self.increment = 1.0;
     }
 
-    /// L2-normalised TF-IDF vector of a document.
+    /// Drops terms neither used by an active story nor among the most frequent, renumbering the rest.
+    fn compact(&mut self, current: &mut DocTerms) {
+        let n = self.terms.len();
+        let mut keep = vec![false; n];
+        let mut mark = |t: u32| {
+            if let Some(k) = keep.get_mut(t as usize) {
+                *k = true;
+            }
+        };
+        for story in self.stories.values() {
+            story.centroid.keys().for_each(|&t| mark(t));
+            for member in &story.recent {
+                member.tf.iter().for_each(|&(t, _)| mark(t));
+            }
+        }
+        current.tf.keys().for_each(|&t| mark(t));
+        let kept = keep.iter().filter(|k| **k).count();
+        let room = (self.config.max_vocabulary / 2).saturating_sub(kept);
+        let mut rest: Vec<usize> = (0..n).filter(|&t| !keep[t]).collect();
+        rest.sort_by(|&a, &b| {
+            self.stats[b]
+                .df
+                .total_cmp(&self.stats[a].df)
+                .then(a.cmp(&b))
+        });
+        for &t in rest.iter().take(room) {
+            keep[t] = true;
+        }
+
+        let mut remap: Vec<Option<u32>> = vec![None; n];
+        let mut terms = Vec::new();
+        let mut stats = Vec::new();
+        for t in 0..n {
+            if keep[t] {
+                remap[t] = u32::try_from(terms.len()).ok();
+                terms.push(std::mem::take(&mut self.terms[t]));
+                stats.push(self.stats[t].clone());
+            }
+        }
+        let map = |t: u32| remap.get(t as usize).copied().flatten();
+        self.vocab = terms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((s.clone(), u32::try_from(i).ok()?)))
+            .collect();
+        self.terms = terms;
+        self.stats = stats;
+        self.postings.clear();
+        for (&key, story) in &mut self.stories {
+            story.centroid = story
+                .centroid
+                .iter()
+                .filter_map(|(&t, &m)| Some((map(t)?, m)))
+                .collect();
+            for member in &mut story.recent {
+                member.tf = member
+                    .tf
+                    .iter()
+                    .filter_map(|&(t, f)| Some((map(t)?, f)))
+                    .collect();
+                member.tf.sort_unstable_by_key(|e| e.0);
+                member.set = member.set.iter().filter_map(|&t| map(t)).collect();
+                member.set.sort_unstable();
+            }
+            for &t in story.centroid.keys() {
+                self.postings.entry(t).or_default().insert(key);
+            }
+        }
+        current.tf = current
+            .tf
+            .iter()
+            .filter_map(|(&t, &f)| Some((map(t)?, f)))
+            .collect();
+        current.set = current.set.iter().filter_map(|&t| map(t)).collect();
+        current.set.sort_unstable();
+        // Terms in use can exceed the bound; wait for half a bound of new terms before compacting again.
+        self.compact_at = self
+            .config
+            .max_vocabulary
+            .max(self.terms.len() + self.config.max_vocabulary / 2);
+    }
+
+    /// Weight of one unit of a term: smoothed IDF times its kind's multiplier.
+    fn weight(&self, term: u32) -> f32 {
+        let Some(stats) = self.stats.get(term as usize) else {
+            return 0.0;
+        };
+        let docs = (self.docs_seen / self.increment) as f32;
+        let df = (stats.df / self.increment) as f32;
+        let c = &self.config;
+        let idf = ((docs + c.idf_prior_docs + 1.0) / (df + c.idf_prior_df))
+            .ln()
+            .max(0.0);
+        let kind = match stats.kind {
+            Kind::Word => {
+                let seen = stats.capitalised + stats.lowercase;
+                1.0 + c.entity_boost * stats.capitalised / (seen + 1.0)
+            }
+            Kind::Number => c.number_weight,
+            Kind::Bigram => 1.0,
+        };
+        idf * kind
+    }
+
+    /// L2-normalised weighted vector of a document.
     fn query_vector(&self, terms: &DocTerms) -> HashMap<u32, f32> {
         let mut v: HashMap<u32, f32> = terms
             .tf
             .iter()
-            .map(|(&t, &f)| (t, f * self.idf(t)))
+            .map(|(&t, &f)| (t, f * self.weight(t)))
             .collect();
         let norm = v.values().map(|w| w * w).sum::<f32>().sqrt();
         if norm > 0.0 {
@@ -303,34 +609,67 @@ impl StoryClusterer {
 
     fn candidates(&self, terms: &DocTerms) -> HashSet<StoryKey> {
         terms
-            .set
-            .iter()
+            .tf
+            .keys()
             .filter_map(|t| self.postings.get(t))
             .flat_map(|keys| keys.iter().copied())
             .collect()
     }
 
-    /// Centroid weights under the current IDF, with their L2 norm.
+    /// Blend of the centroid cosine and the mean cosine to the most similar recent members.
+    fn similarity(&self, query: &HashMap<u32, f32>, story: &Story) -> f32 {
+        let centroid = self.cosine_to_centroid(query, story);
+        let link = self.config.member_link_weight;
+        if link <= 0.0 || self.config.member_link_k == 0 || story.recent.is_empty() {
+            return centroid;
+        }
+        let mut cosines: Vec<f32> = story
+            .recent
+            .iter()
+            .map(|m| self.cosine_to_member(query, m))
+            .collect();
+        cosines.sort_by(|a, b| b.total_cmp(a));
+        cosines.truncate(self.config.member_link_k);
+        let members = cosines.iter().sum::<f32>() / cosines.len() as f32;
+        (1.0 - link) * centroid + link * members
+    }
+
+    fn cosine_to_member(&self, query: &HashMap<u32, f32>, member: &Member) -> f32 {
+        let (mut dot, mut norm) = (0.0f32, 0.0f32);
+        for &(t, f) in &member.tf {
+            let w = f * self.weight(t);
+            norm += w * w;
+            dot += w * query.get(&t).copied().unwrap_or(0.0);
+        }
+        if norm > 0.0 { dot / norm.sqrt() } else { 0.0 }
+    }
+
+    /// Centroid weights under the current term weights, with their L2 norm.
     fn weighted_centroid(&self, story: &Story) -> (HashMap<u32, f32>, f32) {
         let weights: HashMap<u32, f32> = story
             .centroid
             .iter()
-            .map(|(&t, &m)| (t, m * self.idf(t)))
+            .map(|(&t, &m)| (t, m * self.weight(t)))
             .collect();
         let norm = weights.values().map(|w| w * w).sum::<f32>().sqrt();
         (weights, norm)
     }
 
     fn cosine_to_centroid(&self, query: &HashMap<u32, f32>, story: &Story) -> f32 {
-        let (weights, norm) = self.weighted_centroid(story);
-        if norm == 0.0 {
-            return 0.0;
+        let (mut dot, mut norm) = (0.0f32, 0.0f32);
+        for (&t, &m) in &story.centroid {
+            let w = m * self.weight(t);
+            norm += w * w;
+            dot += w * query.get(&t).copied().unwrap_or(0.0);
         }
-        query
-            .iter()
-            .map(|(t, q)| q * weights.get(t).copied().unwrap_or(0.0))
-            .sum::<f32>()
-            / norm
+        if norm > 0.0 { dot / norm.sqrt() } else { 0.0 }
+    }
+
+    /// Centroid cosine two stories need to merge: the threshold, raised with the smaller story's size.
+    fn merge_bar(&self, threshold: f32, a: StoryKey, b: StoryKey) -> f32 {
+        let size = |k: StoryKey| self.stories.get(&k).map_or(1, |s| s.doc_count);
+        let smaller = size(a).min(size(b)).max(1) as f32;
+        threshold + self.config.merge_size_penalty * smaller.ln()
     }
 
     fn centroid_cosine(&self, a: StoryKey, b: StoryKey) -> f32 {
@@ -356,7 +695,7 @@ impl StoryClusterer {
         let best = story
             .recent
             .iter()
-            .map(|other| jaccard(&terms.set, other))
+            .map(|other| jaccard(&terms.set, &other.set))
             .fold(0.0, f32::max);
         if best >= self.config.near_duplicate_jaccard {
             best
@@ -392,7 +731,7 @@ impl StoryClusterer {
         }
         story.doc_count += 1;
         story.last_updated = story.last_updated.max(at);
-        story.recent.push_back(terms.set.clone());
+        story.recent.push_back(terms.member());
         while story.recent.len() > self.config.recent_docs_per_story {
             story.recent.pop_front();
         }
@@ -405,7 +744,7 @@ impl StoryClusterer {
                 keys.remove(&key);
             }
         }
-        for &t in &terms.set {
+        for &t in terms.tf.keys() {
             if self
                 .stories
                 .get(&key)
@@ -513,20 +852,43 @@ const STOPWORDS: &[&str] = &[
     "vs", "us", "amp", "http", "www", "com",
 ];
 
-/// Normalised tokens of a headline or summary: lowercased, punctuation-trimmed, possessives and
-/// plurals folded, stopwords and one-letter tokens dropped.
-pub fn tokenize(text: &str) -> Vec<String> {
-    let text = unescape_backslashes(text).to_lowercase().replace('’', "'");
+/// A kept token of a text with the case it was written in.
+struct CaseToken {
+    word: String,
+    capitalised: bool,
+    first: bool,
+}
+
+/// Kept tokens of a text (as [`tokenize`]) with their written case, and whether the text is in
+/// sentence case (most words after the first in lower case), where capitals mark names.
+fn case_tokens(text: &str) -> (Vec<CaseToken>, bool) {
+    let text = unescape_backslashes(text).replace('’', "'");
     let mut out = Vec::new();
+    let (mut words, mut capitals) = (0usize, 0usize);
     let mut current = String::new();
-    let flush = |word: &mut String, out: &mut Vec<String>| {
-        if !word.is_empty() {
-            let token = fold(word.trim_matches(['.', '\'']));
-            if token.chars().count() >= 2 && !STOPWORDS.contains(&token.as_str()) {
-                out.push(token);
-            }
-            word.clear();
+    let mut flush = |word: &mut String, out: &mut Vec<CaseToken>| {
+        if word.is_empty() {
+            return;
         }
+        let first_char = word.chars().next();
+        let capitalised = first_char.is_some_and(char::is_uppercase);
+        let first = words == 0;
+        if first_char.is_some_and(char::is_alphabetic) {
+            if !first {
+                capitals += usize::from(capitalised);
+            }
+            words += 1;
+        }
+        let lower = word.to_lowercase();
+        let token = fold(lower.trim_matches(['.', '\'']));
+        if token.chars().count() >= 2 && !STOPWORDS.contains(&token.as_str()) {
+            out.push(CaseToken {
+                word: token,
+                capitalised,
+                first,
+            });
+        }
+        word.clear();
     };
     for c in text.chars() {
         let starts = c.is_alphanumeric() || c == '$';
@@ -538,7 +900,22 @@ pub fn tokenize(text: &str) -> Vec<String> {
         }
     }
     flush(&mut current, &mut out);
-    out
+    let sentence_case = words >= 4 && capitals * 2 < words - 1;
+    (out, sentence_case)
+}
+
+/// Normalised tokens of a headline or summary: lowercased, punctuation-trimmed, possessives and
+/// plurals folded, stopwords and one-letter tokens dropped.
+pub fn tokenize(text: &str) -> Vec<String> {
+    case_tokens(text).0.into_iter().map(|t| t.word).collect()
+}
+
+/// Cuts an alphabetic word to its first `prefix` characters (0 keeps it whole).
+fn stem(word: &str, prefix: usize) -> String {
+    if prefix == 0 || !word.chars().all(char::is_alphabetic) {
+        return word.to_owned();
+    }
+    word.chars().take(prefix).collect()
 }
 
 /// Light stemming: possessive `'s` and plural endings folded.
@@ -576,6 +953,44 @@ mod tests {
                 "mcdonald", "sale", "decline", "as", "fed", "story", "blog", "hit", "$1.8b"
             ]
         );
+    }
+
+    #[test]
+    fn vocabulary_stays_bounded_and_stories_survive_compaction() {
+        let config = ClusterConfig {
+            max_vocabulary: 64,
+            ..ClusterConfig::default()
+        };
+        let mut c = StoryClusterer::new(config);
+        for i in 0..200 {
+            c.assign(&doc("f", &format!("Filler{i} headline word{i} token{i}")));
+        }
+        // The fillers expire, so their terms can be dropped at the next compaction.
+        let mut first = doc("a", "Men's Wearhouse to buy Jos A Bank for $1.8B");
+        first.published_at += Duration::hours(60);
+        let first = c.assign(&first);
+        for i in 0..20 {
+            let mut filler = doc("g", &format!("Later{i} headline other{i} thing{i}"));
+            filler.published_at += Duration::hours(60);
+            c.assign(&filler);
+        }
+        // The 200 expired fillers alone held about 800 terms.
+        assert!(c.vocabulary_size() < 300, "{}", c.vocabulary_size());
+        let mut again = doc("b", "Men's Wearhouse buying Jos. A. Bank for $1.8B");
+        again.published_at += Duration::hours(61);
+        let again = c.assign(&again);
+        assert_eq!(again.story, first.story);
+    }
+
+    #[test]
+    fn config_fields_are_settable_by_name() {
+        let mut config = ClusterConfig::default();
+        assert!(config.set("bigram_weight", "0.9").is_ok());
+        assert!((config.bigram_weight - 0.9).abs() < 1e-6);
+        assert!(config.set("merge_threshold", "none").is_ok());
+        assert_eq!(config.merge_threshold, None);
+        assert!(config.set("nonsense", "1").is_err());
+        assert!(config.set("threshold", "x").is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Runs the story-clustering evaluation: `herald-eval-clustering --csv FILE [--seeds 11,12,13,14,15] [--threshold T] [--merge M|none]`.
+//! Runs the story-clustering evaluation: `herald-eval-clustering --csv FILE [--seeds 11,12,13,14,15] [--threshold T] [--merge M|none] [--near-duplicate J] [--set NAME=VALUE]...`
+//! (`--set` takes any `ClusterConfig` field by name, e.g. `--set bigram_weight=0.5`).
 
 use std::process::ExitCode;
 
@@ -39,12 +40,16 @@ fn main() -> ExitCode {
                 .parse()
                 .map(|j| config.near_duplicate_jaccard = j)
                 .map_err(|e| format!("{e}")),
+            ("--set", Some(v)) => match v.split_once('=') {
+                Some((name, value)) => config.set(name.trim(), value.trim()),
+                None => Err(format!("--set expects NAME=VALUE, got {v:?}")),
+            },
             (other, _) => Err(format!("unknown or incomplete argument {other}")),
         };
         if let Err(e) = parsed {
             eprintln!("error: {e}");
             eprintln!(
-                "usage: herald-eval-clustering --csv FILE [--seeds 11,12,13] [--threshold T] [--merge M|none] [--near-duplicate J]"
+                "usage: herald-eval-clustering --csv FILE [--seeds 11,12,13] [--threshold T] [--merge M|none] [--near-duplicate J] [--set NAME=VALUE]..."
             );
             return ExitCode::from(2);
         }
