@@ -4,6 +4,10 @@ pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_key_material;
+mod m20261126_000002_create_users;
+mod m20261126_000003_create_identities;
+mod m20261126_000004_create_sessions;
+mod m20261126_000005_create_throttle_events;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -11,6 +15,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_key_material::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_key_material::Migration),
+            Box::new(m20261126_000002_create_users::Migration),
+            Box::new(m20261126_000003_create_identities::Migration),
+            Box::new(m20261126_000004_create_sessions::Migration),
+            Box::new(m20261126_000005_create_throttle_events::Migration),
+        ]
     }
 }

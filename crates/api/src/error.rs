@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use herald_auth::AuthError;
 use herald_store::StoreError;
 use serde::Serialize;
 
@@ -184,6 +185,40 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound("not found".into()),
             StoreError::Conflict(_) => Self::Conflict("that already exists".into()),
             StoreError::Other(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidCredentials => Self::Unauthorized("invalid email or password".into()),
+            AuthError::InvalidToken(why) => Self::Unauthorized(format!("invalid token: {why}")),
+            AuthError::TokenExpired => {
+                Self::Unauthorized("the access token has expired; refresh it".into())
+            }
+            AuthError::SessionEnded => Self::Unauthorized(err.to_string()),
+            AuthError::InvalidIdToken(why) => {
+                Self::Unauthorized(format!("invalid ID token: {why}"))
+            }
+            AuthError::ProviderDisabled(_) => Self::NotFound(err.to_string()),
+            AuthError::JwksUnavailable(why) => {
+                tracing::warn!(%why, "identity provider keys unavailable");
+                Self::Unavailable("the identity provider cannot be reached; try again".into())
+            }
+            AuthError::WeakPassword(why) => Self::invalid("password", why.to_string()),
+            AuthError::InvalidEmail(why) => Self::invalid("email", why),
+            AuthError::EmailTaken | AuthError::AccountExists(_) | AuthError::NotAnonymous => {
+                Self::Conflict(err.to_string())
+            }
+            AuthError::Throttled {
+                retry_after_seconds,
+            } => Self::TooManyRequests {
+                retry_after_seconds,
+            },
+            AuthError::NotFound => Self::NotFound("not found".into()),
+            AuthError::Store(store) => store.into(),
+            AuthError::Internal(cause) => Self::internal(cause),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use crate::{HttpConfig, HttpMetrics};
+use herald_auth::Accounts;
 use herald_store::Db;
 use prometheus_client::registry::Registry;
 use std::ops::Deref;
@@ -16,6 +17,8 @@ pub struct App {
     pub registry: Registry,
     /// The HTTP request metrics, registered in `registry`.
     pub http_metrics: HttpMetrics,
+    /// Accounts, sessions and tokens.
+    pub accounts: Accounts,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

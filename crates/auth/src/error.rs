@@ -43,6 +43,44 @@ pub enum AuthError {
     /// A bug or an environment failure; logged, never shown to users.
     #[error("internal auth error: {0}")]
     Internal(String),
+    /// The email address is not one.
+    #[error("{0}")]
+    InvalidEmail(String),
+    /// Another account has this email.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// A provider sign-in whose email belongs to a password account: never merged silently.
+    #[error(
+        "an account with this email already exists; log in with its password and link {0} from there"
+    )]
+    AccountExists(Provider),
+    /// Only anonymous accounts can be linked.
+    #[error("this account is already a full account")]
+    NotAnonymous,
+    /// The session was revoked, ended or expired.
+    #[error("the session has ended; log in again")]
+    SessionEnded,
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many attempts; try again in {retry_after_seconds} s")]
+    Throttled {
+        /// Seconds until a slot frees.
+        retry_after_seconds: u64,
+    },
+    /// The thing asked for does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The database failed.
+    #[error("storage: {0}")]
+    Store(herald_store::StoreError),
+}
+
+impl From<herald_store::StoreError> for AuthError {
+    fn from(err: herald_store::StoreError) -> Self {
+        match err {
+            herald_store::StoreError::NotFound => Self::NotFound,
+            other => Self::Store(other),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,17 @@
 
 pub mod access;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod keys;
 pub mod oidc;
 pub mod password;
 pub mod refresh;
+pub mod service;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken};
 pub use config::{AppleConfig, AuthConfig, GoogleConfig};
+pub use email::Email;
 pub use error::{AuthError, PasswordError};
 pub use keys::{SigningKey, jwks_json};
 pub use oidc::{IdTokenVerifier, Provider, UnknownProvider, VerifiedIdentity};
@@ -18,3 +21,4 @@ pub use password::{
     warm_up as warm_up_password_check,
 };
 pub use refresh::{RefreshToken, refresh_expires_at, session_expires_at, within_reuse_grace};
+pub use service::{Accounts, ClientInfo, Principal, Tokens};

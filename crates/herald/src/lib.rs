@@ -40,6 +40,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db = open_database(&config).await?;
+    let accounts =
+        herald_auth::Accounts::start(db.clone(), config.auth.clone(), outbound_client()?)
+            .await
+            .context("cannot load the token signing keys")?;
     let mut registry = Registry::with_prefix("herald");
     let http_metrics = HttpMetrics::register(&mut registry);
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
@@ -48,6 +52,7 @@ pub async fn serve(
         http: config.http.clone(),
         registry,
         http_metrics,
+        accounts,
     }));
 
     let stop = CancellationToken::new();
@@ -121,6 +126,47 @@ pub async fn serve(
     let _ = db.close().await;
     tracing::info!("herald stopped");
     failure.map_or(Ok(()), Err)
+}
+
+/// Creates a password account with a role, as `herald user create` does.
+pub async fn create_user(
+    db: &herald_store::Db,
+    email: &str,
+    password: &str,
+    role: herald_store::users::Role,
+    display_name: Option<String>,
+) -> anyhow::Result<herald_store::users::User> {
+    let email = herald_auth::Email::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let password =
+        herald_auth::Password::parse(password).map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let hash = herald_auth::hash_password(password).await?;
+    herald_store::users::create(
+        db,
+        herald_store::users::NewUser {
+            email: Some(email.to_string()),
+            display_name,
+            password_hash: Some(hash),
+            role,
+            is_anonymous: false,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        herald_store::StoreError::Conflict(_) => {
+            anyhow::anyhow!("an account with the email {email} exists; use `herald user set-role`")
+        }
+        other => other.into(),
+    })
+}
+
+/// The HTTP client for calls Herald makes to the outside (identity providers' keys).
+pub fn outbound_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")
 }
 
 // Ingest and notifier have no work of their own yet (their issues bring it): they hold

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use herald::config::{Config, LogFormat};
 use herald::roles::Roles;
+use herald_store::users::Role;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,36 @@ enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage accounts from the command line.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Create an account. The password comes from HERALD_PASSWORD, else a prompt (twice).
+    Create {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// reader, editor or admin.
+        #[arg(long, default_value = "reader")]
+        role: Role,
+        /// Name shown with comments.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Change an account's role.
+    SetRole {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+        /// reader, editor or admin.
+        #[arg(long)]
+        role: Role,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +140,56 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::User { action } => {
+            let db = herald::open_database(&config).await?;
+            match action {
+                UserAction::Create {
+                    email,
+                    role,
+                    display_name,
+                } => {
+                    let password = read_password()?;
+                    let user =
+                        herald::create_user(&db, &email, &password, role, display_name).await?;
+                    println!(
+                        "created {} ({}) with id {}",
+                        user.email.unwrap_or_default(),
+                        user.role,
+                        user.id
+                    );
+                }
+                UserAction::SetRole { email, role } => {
+                    let email = herald_auth::Email::parse(&email)
+                        .map_err(|e| anyhow::anyhow!("--email {e}"))?;
+                    let user = herald_store::users::set_role_by_email(&db, email.as_str(), role)
+                        .await
+                        .map_err(|e| match e {
+                            herald_store::StoreError::NotFound => {
+                                anyhow::anyhow!("no account has the email {email}")
+                            }
+                            other => other.into(),
+                        })?;
+                    println!("{} is now {}", email, user.role);
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// The new account's password: `HERALD_PASSWORD`, else typed twice at a prompt.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("HERALD_PASSWORD") {
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .context("cannot read the password; set HERALD_PASSWORD")?;
+    let second =
+        rpassword::prompt_password("Password again: ").context("cannot read the password")?;
+    if first != second {
+        anyhow::bail!("the passwords differ; nothing was created");
+    }
+    Ok(first)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

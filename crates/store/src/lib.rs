@@ -10,7 +10,10 @@ mod error;
 pub mod keys;
 pub mod migrate;
 mod secret;
+pub mod sessions;
 pub mod testing;
+pub mod throttle;
+pub mod users;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
 pub use connect::{Backend, connect};

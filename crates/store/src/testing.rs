@@ -32,8 +32,11 @@ impl TestDb {
                     .await
                     .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
                 let _ = admin.close().await;
+                // Tag the test's connections so the cleanup can end any left open.
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let tagged = format!("{url}{separator}application_name={schema}");
                 let config = DatabaseConfig {
-                    url: DatabaseUrl::parse(&url)
+                    url: DatabaseUrl::parse(&tagged)
                         .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_VAR}: {e}")),
                     schema: Some(schema.clone()),
                     max_connections: 4,
@@ -87,10 +90,12 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::PostgresSchema { admin_url, schema } = &self.cleanup {
-            let (url, sql) = (
-                admin_url.clone(),
-                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            let url = admin_url.clone();
+            let terminate = format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
             );
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
             // Drop may run inside a runtime, so the cleanup gets a thread and runtime of its own.
             let dropped = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -99,6 +104,7 @@ impl Drop for TestDb {
                     .ok()?;
                 runtime.block_on(async {
                     let db = Database::connect(url.as_str()).await.ok()?;
+                    db.execute_unprepared(&terminate).await.ok()?;
                     db.execute_unprepared(&sql).await.ok()?;
                     db.close().await.ok()
                 })

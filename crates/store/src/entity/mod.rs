@@ -1,3 +1,8 @@
 //! Sea-orm entities, one module per table. Private to the store: other crates get domain types.
 
+pub(crate) mod identity;
 pub(crate) mod key_material;
+pub(crate) mod refresh_token;
+pub(crate) mod session;
+pub(crate) mod throttle_event;
+pub(crate) mod user;
