@@ -8,6 +8,10 @@ mod m20261126_000002_create_users;
 mod m20261126_000003_create_identities;
 mod m20261126_000004_create_sessions;
 mod m20261126_000005_create_throttle_events;
+mod m20261126_000006_create_topics;
+mod m20261126_000007_create_devices;
+mod m20261126_000008_create_subscriptions;
+mod m20261126_000009_create_alerts;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -21,6 +25,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_create_identities::Migration),
             Box::new(m20261126_000004_create_sessions::Migration),
             Box::new(m20261126_000005_create_throttle_events::Migration),
+            Box::new(m20261126_000006_create_topics::Migration),
+            Box::new(m20261126_000007_create_devices::Migration),
+            Box::new(m20261126_000008_create_subscriptions::Migration),
+            Box::new(m20261126_000009_create_alerts::Migration),
         ]
     }
 }

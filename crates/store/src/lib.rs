@@ -3,16 +3,21 @@
 //! Other crates call functions such as `store::keys::load_or_create(&db, ...)` and get
 //! domain values or a [`StoreError`] back, never a query builder.
 
+pub mod alerts;
 mod config;
 mod connect;
+pub mod devices;
 mod entity;
 mod error;
 pub mod keys;
 pub mod migrate;
+pub mod preferences;
 mod secret;
 pub mod sessions;
+pub mod subscriptions;
 pub mod testing;
 pub mod throttle;
+pub mod topics;
 pub mod users;
 
 pub use config::{DatabaseConfig, DatabaseUrl};

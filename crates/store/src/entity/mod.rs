@@ -1,8 +1,14 @@
 //! Sea-orm entities, one module per table. Private to the store: other crates get domain types.
 
+pub(crate) mod alert;
+pub(crate) mod delivery;
+pub(crate) mod device;
 pub(crate) mod identity;
 pub(crate) mod key_material;
+pub(crate) mod preference;
 pub(crate) mod refresh_token;
 pub(crate) mod session;
+pub(crate) mod subscription;
 pub(crate) mod throttle_event;
+pub(crate) mod topic;
 pub(crate) mod user;
