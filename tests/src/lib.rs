@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod oidc;
+
 /// A running Herald and a client for it.
 pub struct TestApp {
     /// Where it listens.
@@ -38,6 +40,8 @@ impl TestApp {
         let mut config = Config::default();
         config.database = db.config();
         config.http.shutdown_grace_seconds = 5;
+        // Local fakes listen on loopback over plain HTTP.
+        config.push.allow_insecure_endpoints = true;
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

@@ -4,6 +4,7 @@
 //! request id and tracing span, metrics, CORS, gzip, body limit and request timeout.
 
 mod accounts;
+mod audience;
 mod config;
 mod error;
 mod extract;
@@ -13,6 +14,7 @@ mod metrics;
 mod session;
 mod state;
 
+pub use audience::MAX_DEVICES_PER_USER;
 pub use config::HttpConfig;
 pub use error::{ApiError, FieldError};
 pub use extract::ApiJson;
@@ -26,6 +28,7 @@ use axum::Router;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
-        .merge(accounts::router());
+        .merge(accounts::router())
+        .merge(audience::router());
     layers::apply(routes, state)
 }

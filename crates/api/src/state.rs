@@ -2,6 +2,7 @@
 
 use crate::{HttpConfig, HttpMetrics};
 use herald_auth::Accounts;
+use herald_notifier::config::PushConfig;
 use herald_store::Db;
 use prometheus_client::registry::Registry;
 use std::ops::Deref;
@@ -19,6 +20,10 @@ pub struct App {
     pub http_metrics: HttpMetrics,
     /// Accounts, sessions and tokens.
     pub accounts: Accounts,
+    /// Push settings (endpoint safety, default daily cap).
+    pub push: PushConfig,
+    /// The VAPID public key, base64url, for `PushManager.subscribe`.
+    pub vapid_public_key: String,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

@@ -6,6 +6,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_api::HttpConfig;
 use herald_auth::AuthConfig;
+use herald_notifier::config::PushConfig;
 use herald_store::DatabaseConfig;
 use serde::Deserialize;
 use std::path::Path;
@@ -28,6 +29,18 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Push delivery.
+    pub push: PushConfig,
+    /// Topics and publishers.
+    pub catalog: CatalogConfig,
+}
+
+/// The `[catalog]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Topics and publishers file; the built-in `config/sources.toml` when unset.
+    pub sources_file: Option<std::path::PathBuf>,
 }
 
 /// The `[log]` section.

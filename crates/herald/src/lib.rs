@@ -3,6 +3,7 @@
 //! `main` only parses arguments; [`serve`] connects, migrates and runs the roles asked for
 //! under one supervisor until `shutdown` resolves, so tests can start the real app on port 0.
 
+pub mod catalog;
 pub mod config;
 pub mod roles;
 pub mod telemetry;
@@ -44,6 +45,11 @@ pub async fn serve(
         herald_auth::Accounts::start(db.clone(), config.auth.clone(), outbound_client()?)
             .await
             .context("cannot load the token signing keys")?;
+    let catalog = catalog::Catalog::load(config.catalog.sources_file.as_deref())?;
+    herald_store::topics::sync(&db, &catalog.topics())
+        .await
+        .context("cannot sync topics")?;
+    let vapid = vapid_keys(&db).await?;
     let mut registry = Registry::with_prefix("herald");
     let http_metrics = HttpMetrics::register(&mut registry);
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
@@ -53,6 +59,8 @@ pub async fn serve(
         registry,
         http_metrics,
         accounts,
+        push: config.push.clone(),
+        vapid_public_key: vapid.public_key_base64url(),
     }));
 
     let stop = CancellationToken::new();
@@ -157,6 +165,29 @@ pub async fn create_user(
         }
         other => other.into(),
     })
+}
+
+/// The VAPID key pair, created on first start and kept in the database.
+pub async fn vapid_keys(
+    db: &herald_store::Db,
+) -> anyhow::Result<herald_notifier::webpush::VapidKeys> {
+    use herald_notifier::webpush::VapidKeys;
+    let stored = herald_store::keys::load_or_create(db, "vapid", || {
+        let keys = VapidKeys::generate()?;
+        let public_key = keys.public_key().to_vec();
+        Ok::<_, herald_notifier::webpush::VapidError>(herald_store::keys::StoredKey {
+            id: format!("vapid-{}", hex::encode(&public_key[1..9])),
+            purpose: "vapid".into(),
+            algorithm: "ES256".into(),
+            private_der: herald_store::Secret::new(keys.to_pkcs8()?),
+            public_key,
+            created_at: chrono::Utc::now(),
+        })
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot load or create the VAPID keys: {e}"))?;
+    VapidKeys::from_pkcs8(stored.private_der.expose())
+        .map_err(|e| anyhow::anyhow!("stored VAPID key unusable: {e}"))
 }
 
 /// The HTTP client for calls Herald makes to the outside (identity providers' keys).

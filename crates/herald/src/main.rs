@@ -41,11 +41,22 @@ enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Create the VAPID and token-signing keys if they do not exist yet, and print the public ones.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Manage accounts from the command line.
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Create missing keys (serve does this on first start too) and print the public keys.
+    Generate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +149,21 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Config => {
             println!("{config:#?}");
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Generate,
+        } => {
+            let db = herald::open_database(&config).await?;
+            let vapid = herald::vapid_keys(&db).await?;
+            let accounts =
+                herald_auth::Accounts::start(db, config.auth.clone(), herald::outbound_client()?)
+                    .await?;
+            println!(
+                "VAPID public key (applicationServerKey): {}",
+                vapid.public_key_base64url()
+            );
+            println!("access-token signing keys (JWKS): {}", accounts.jwks());
             Ok(())
         }
         Command::User { action } => {

@@ -1,0 +1,695 @@
+//! Devices, subscriptions, preferences and the alert inbox: SPEC §3
+//! "Devices, subscriptions, preferences". Inputs become domain types at the edge.
+
+use crate::session::CurrentUser;
+use crate::{ApiError, ApiJson, AppState, FieldError};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use herald_notifier::webpush::{KeyError, SubscriptionKeys};
+use herald_store::devices::{self, ApnsEnvironment, Device, DeviceAddress, NewDevice};
+use herald_store::preferences::{self, Preferences, QuietHours};
+use herald_store::{alerts, subscriptions, topics};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// Devices one reader may register; registering more drops the oldest.
+pub const MAX_DEVICES_PER_USER: u64 = 20;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/topics", get(list_topics))
+        .route("/v1/push/vapid-public-key", get(vapid_public_key))
+        .route("/v1/devices", post(register_device).get(list_devices))
+        .route("/v1/devices/{id}", delete(delete_device))
+        .route(
+            "/v1/me/subscriptions",
+            get(list_subscriptions)
+                .put(replace_subscriptions)
+                .post(add_subscription),
+        )
+        .route("/v1/me/subscriptions/{slug}", delete(remove_subscription))
+        .route(
+            "/v1/me/preferences",
+            get(get_preferences).put(put_preferences),
+        )
+        .route("/v1/me/alerts", get(inbox))
+        .route("/v1/alerts/{id}/opened", post(opened))
+}
+
+#[derive(Serialize)]
+struct TopicBody {
+    slug: String,
+    name: String,
+    description: String,
+}
+
+/// Topics a reader can follow.
+async fn list_topics(State(state): State<AppState>) -> Result<Json<Vec<TopicBody>>, ApiError> {
+    let list = topics::list(&state.db).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|t| TopicBody {
+                slug: t.slug,
+                name: t.name,
+                description: t.description,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct VapidBody {
+    public_key: String,
+}
+
+/// The VAPID public key browsers pass to `PushManager.subscribe`.
+async fn vapid_public_key(State(state): State<AppState>) -> Json<VapidBody> {
+    Json(VapidBody {
+        public_key: state.vapid_public_key.clone(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterRequest {
+    platform: String,
+    subscription: Option<SubscriptionJson>,
+    token: Option<String>,
+    environment: Option<String>,
+    locale: Option<String>,
+    timezone: Option<String>,
+}
+
+/// The browser's `PushSubscription.toJSON()`, as is.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionJson {
+    endpoint: String,
+    #[allow(dead_code)]
+    expiration_time: Option<serde_json::Value>,
+    keys: SubscriptionKeysJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubscriptionKeysJson {
+    p256dh: String,
+    auth: String,
+}
+
+#[derive(Serialize)]
+struct DeviceBody {
+    id: Uuid,
+    platform: &'static str,
+    /// Web Push: the push service's host; apps: the last characters of the token.
+    label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environment: Option<&'static str>,
+    locale: Option<String>,
+    timezone: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Device> for DeviceBody {
+    fn from(device: Device) -> Self {
+        let (label, environment) = match &device.address {
+            DeviceAddress::WebPush { endpoint, .. } => (
+                url::Url::parse(endpoint)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default(),
+                None,
+            ),
+            DeviceAddress::Fcm { token } => (tail(token), None),
+            DeviceAddress::Apns { token, environment } => (tail(token), Some(environment.as_str())),
+        };
+        Self {
+            id: device.id,
+            platform: device.address.platform(),
+            label,
+            environment,
+            locale: device.locale,
+            timezone: device.timezone,
+            created_at: device.created_at,
+            updated_at: device.updated_at,
+        }
+    }
+}
+
+fn tail(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    format!(
+        "…{}",
+        chars[chars.len().saturating_sub(6)..]
+            .iter()
+            .collect::<String>()
+    )
+}
+
+/// Register a Web Push subscription, an FCM token or an APNs token (idempotent).
+async fn register_device(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<DeviceBody>), ApiError> {
+    let mut errors = Vec::new();
+    let address = parse_address(&req, state.push.allow_insecure_endpoints, &mut errors);
+    let timezone = req
+        .timezone
+        .as_deref()
+        .and_then(|tz| match parse_timezone(tz) {
+            Ok(tz) => Some(tz.name().to_string()),
+            Err(e) => {
+                errors.push(FieldError::new("timezone", e));
+                None
+            }
+        });
+    let locale = req.locale.as_deref().and_then(|l| match parse_locale(l) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            errors.push(FieldError::new("locale", e));
+            None
+        }
+    });
+    let address = match address {
+        Some(address) if errors.is_empty() => address,
+        _ => return Err(ApiError::Validation(errors)),
+    };
+    let device = devices::register(
+        &state.db,
+        NewDevice {
+            user_id: principal.user_id,
+            address,
+            locale,
+            timezone,
+        },
+        MAX_DEVICES_PER_USER,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(device.into())))
+}
+
+fn parse_address(
+    req: &RegisterRequest,
+    allow_insecure: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<DeviceAddress> {
+    match req.platform.as_str() {
+        "web" => {
+            let Some(sub) = &req.subscription else {
+                errors.push(FieldError::new(
+                    "subscription",
+                    "is required for platform web",
+                ));
+                return None;
+            };
+            let endpoint = parse_endpoint(&sub.endpoint, allow_insecure)
+                .map_err(|e| errors.push(FieldError::new("subscription.endpoint", e)))
+                .ok();
+            let keys = SubscriptionKeys::parse(&sub.keys.p256dh, &sub.keys.auth)
+                .map_err(|e| match e {
+                    KeyError::P256dh(why) => {
+                        errors.push(FieldError::new("subscription.keys.p256dh", why.to_string()))
+                    }
+                    KeyError::Auth(why) => {
+                        errors.push(FieldError::new("subscription.keys.auth", why.to_string()))
+                    }
+                })
+                .ok();
+            Some(DeviceAddress::WebPush {
+                endpoint: endpoint?,
+                p256dh: keys.as_ref()?.p256dh().to_vec(),
+                auth: keys?.auth().to_vec(),
+            })
+        }
+        "android" => {
+            let token = req.token.as_deref().unwrap_or_default();
+            if token.is_empty()
+                || token.len() > 4096
+                || !token.chars().all(|c| c.is_ascii_graphic())
+            {
+                errors.push(FieldError::new(
+                    "token",
+                    "must be 1–4096 printable characters",
+                ));
+                return None;
+            }
+            Some(DeviceAddress::Fcm {
+                token: token.to_string(),
+            })
+        }
+        "ios" => {
+            let token = req.token.as_deref().unwrap_or_default();
+            let environment = match req.environment.as_deref() {
+                None | Some("production") => Some(ApnsEnvironment::Production),
+                Some("sandbox") => Some(ApnsEnvironment::Sandbox),
+                Some(_) => {
+                    errors.push(FieldError::new(
+                        "environment",
+                        "must be production or sandbox",
+                    ));
+                    None
+                }
+            };
+            if token.len() != 64 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
+                errors.push(FieldError::new(
+                    "token",
+                    "must be 64 hexadecimal characters",
+                ));
+                return None;
+            }
+            Some(DeviceAddress::Apns {
+                token: token.to_ascii_lowercase(),
+                environment: environment?,
+            })
+        }
+        _ => {
+            errors.push(FieldError::new("platform", "must be web, android or ios"));
+            None
+        }
+    }
+}
+
+/// A Web Push endpoint: https, a real host, and not a private address unless allowed.
+fn parse_endpoint(raw: &str, allow_insecure: bool) -> Result<String, String> {
+    if raw.len() > 2048 {
+        return Err("must be at most 2048 characters".into());
+    }
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URL".to_string())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure => {}
+        _ => return Err("must be an https URL".into()),
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("must name a host")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    if !allow_insecure {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let private = match literal.parse::<IpAddr>() {
+            Ok(ip) => is_private(ip),
+            Err(_) => {
+                host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local")
+            }
+        };
+        if private {
+            return Err("must not point at a private or loopback address".into());
+        }
+    }
+    Ok(url.to_string())
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+fn parse_timezone(raw: &str) -> Result<Tz, String> {
+    raw.parse::<Tz>()
+        .map_err(|_| format!("`{raw}` is not an IANA time zone such as Asia/Kolkata"))
+}
+
+/// A BCP 47 language tag: language (2–3 or 5–8 letters), then 1–8 alphanumeric subtags.
+fn parse_locale(raw: &str) -> Result<String, String> {
+    let error = || format!("`{raw}` is not a BCP 47 language tag such as en-IN");
+    if raw.len() > 35 {
+        return Err(error());
+    }
+    let mut parts = raw.split('-');
+    let language = parts.next().unwrap_or_default();
+    let language_ok = matches!(language.len(), 2 | 3 | 5..=8)
+        && language.chars().all(|c| c.is_ascii_alphabetic());
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if language_ok && rest_ok {
+        Ok(raw.to_string())
+    } else {
+        Err(error())
+    }
+}
+
+/// The caller's devices.
+async fn list_devices(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+) -> Result<Json<Vec<DeviceBody>>, ApiError> {
+    let list = devices::list(&state.db, principal.user_id).await?;
+    Ok(Json(list.into_iter().map(DeviceBody::from).collect()))
+}
+
+/// Remove one of the caller's devices.
+async fn delete_device(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("no such device".into()))?;
+    devices::delete(&state.db, principal.user_id, id)
+        .await
+        .map_err(|_| ApiError::NotFound("no such device".into()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct SubscriptionsBody {
+    topics: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplaceSubscriptions {
+    topics: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddSubscription {
+    topic: String,
+}
+
+/// The topics the caller follows.
+async fn list_subscriptions(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+) -> Result<Json<SubscriptionsBody>, ApiError> {
+    Ok(Json(SubscriptionsBody {
+        topics: subscriptions::list(&state.db, principal.user_id).await?,
+    }))
+}
+
+async fn known_topics(state: &AppState, field: &str, slugs: &[String]) -> Result<(), ApiError> {
+    let unknown = topics::unknown(&state.db, slugs).await?;
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!(
+                "unknown topic(s): {}; see GET /v1/topics",
+                unknown.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Replace the followed topics.
+async fn replace_subscriptions(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    ApiJson(req): ApiJson<ReplaceSubscriptions>,
+) -> Result<Json<SubscriptionsBody>, ApiError> {
+    let mut slugs = req.topics;
+    slugs.sort();
+    slugs.dedup();
+    if slugs.len() > 100 {
+        return Err(ApiError::invalid("topics", "at most 100 topics"));
+    }
+    known_topics(&state, "topics", &slugs).await?;
+    let topics = subscriptions::replace(&state.db, principal.user_id, &slugs).await?;
+    Ok(Json(SubscriptionsBody { topics }))
+}
+
+/// Follow one more topic.
+async fn add_subscription(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    ApiJson(req): ApiJson<AddSubscription>,
+) -> Result<Json<SubscriptionsBody>, ApiError> {
+    known_topics(&state, "topic", std::slice::from_ref(&req.topic)).await?;
+    subscriptions::add(&state.db, principal.user_id, &req.topic).await?;
+    Ok(Json(SubscriptionsBody {
+        topics: subscriptions::list(&state.db, principal.user_id).await?,
+    }))
+}
+
+/// Stop following a topic.
+async fn remove_subscription(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    Path(slug): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !topics::unknown(&state.db, std::slice::from_ref(&slug))
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::NotFound(format!("no topic `{slug}`")));
+    }
+    subscriptions::remove(&state.db, principal.user_id, &slug).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, Deserialize)]
+struct QuietHoursJson {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct PreferencesBody {
+    timezone: String,
+    quiet_hours: Option<QuietHoursJson>,
+    max_alerts_per_day: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutPreferences {
+    timezone: String,
+    #[serde(default)]
+    quiet_hours: Option<QuietHoursJson>,
+    max_alerts_per_day: Option<i64>,
+}
+
+fn preferences_body(prefs: Preferences) -> PreferencesBody {
+    PreferencesBody {
+        timezone: prefs.timezone.name().to_string(),
+        quiet_hours: prefs.quiet_hours.map(|q| QuietHoursJson {
+            start: q.start(),
+            end: q.end(),
+        }),
+        max_alerts_per_day: prefs.max_alerts_per_day,
+    }
+}
+
+fn default_preferences(state: &AppState) -> Preferences {
+    Preferences {
+        timezone: Tz::UTC,
+        quiet_hours: None,
+        max_alerts_per_day: u16::try_from(state.push.default_max_alerts_per_day).unwrap_or(10),
+    }
+}
+
+/// The caller's alert preferences (defaults until set).
+async fn get_preferences(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+) -> Result<Json<PreferencesBody>, ApiError> {
+    let prefs = preferences::get(&state.db, principal.user_id)
+        .await?
+        .unwrap_or_else(|| default_preferences(&state));
+    Ok(Json(preferences_body(prefs)))
+}
+
+/// Set time zone, quiet hours and daily cap.
+async fn put_preferences(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    ApiJson(req): ApiJson<PutPreferences>,
+) -> Result<Json<PreferencesBody>, ApiError> {
+    let mut errors = Vec::new();
+    let timezone = parse_timezone(&req.timezone)
+        .map_err(|e| errors.push(FieldError::new("timezone", e)))
+        .ok();
+    let quiet_hours = match &req.quiet_hours {
+        None => Some(None),
+        Some(q) => QuietHours::parse(&q.start, &q.end)
+            .map(Some)
+            .map_err(|e| errors.push(FieldError::new("quiet_hours", e)))
+            .ok(),
+    };
+    let cap = match req.max_alerts_per_day {
+        None => Some(default_preferences(&state).max_alerts_per_day),
+        Some(n @ 0..=50) => Some(n as u16),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "max_alerts_per_day",
+                "must be between 0 and 50",
+            ));
+            None
+        }
+    };
+    let (Some(timezone), Some(quiet_hours), Some(max_alerts_per_day)) =
+        (timezone, quiet_hours, cap)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let prefs = Preferences {
+        timezone,
+        quiet_hours,
+        max_alerts_per_day,
+    };
+    preferences::put(&state.db, principal.user_id, &prefs).await?;
+    Ok(Json(preferences_body(prefs)))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct InboxBody {
+    items: Vec<InboxItemBody>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct InboxItemBody {
+    id: Uuid,
+    title: String,
+    body: String,
+    url: String,
+    article_id: Option<Uuid>,
+    story_id: Option<Uuid>,
+    topics: Vec<String>,
+    image_url: Option<String>,
+    sent_at: DateTime<Utc>,
+    opened: bool,
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let bad = || ApiError::BadRequest("the cursor is not one this API gave out".into());
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+/// The alerts the caller was sent (the app's inbox), newest first.
+async fn inbox(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<InboxBody>, ApiError> {
+    let limit = page.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 100"));
+    }
+    let before = page.cursor.as_deref().map(decode_cursor).transpose()?;
+    let items = alerts::inbox(&state.db, principal.user_id, before, limit as u64).await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| {
+            items
+                .last()
+                .map(|i| encode_cursor(i.alert.created_at, i.alert.id))
+        })
+        .flatten();
+    let items = items
+        .into_iter()
+        .map(|i| InboxItemBody {
+            id: i.alert.id,
+            title: i.alert.title,
+            body: i.alert.body,
+            url: i.alert.url,
+            article_id: i.alert.article_id,
+            story_id: i.alert.story_id,
+            topics: i.alert.topics,
+            image_url: i.alert.image_url,
+            sent_at: i.alert.created_at,
+            opened: i.opened,
+        })
+        .collect();
+    Ok(Json(InboxBody { items, next_cursor }))
+}
+
+/// The app reports a tap on an alert.
+async fn opened(
+    State(state): State<AppState>,
+    CurrentUser(principal): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("no such alert".into()))?;
+    alerts::mark_opened(&state.db, principal.user_id, id)
+        .await
+        .map_err(|_| ApiError::NotFound("no such alert was sent to you".into()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_must_be_public_https_unless_allowed() {
+        assert!(parse_endpoint("https://fcm.googleapis.com/fcm/send/abc", false).is_ok());
+        assert!(parse_endpoint("http://fcm.googleapis.com/fcm/send/abc", false).is_err());
+        assert!(parse_endpoint("https://127.0.0.1/push", false).is_err());
+        assert!(parse_endpoint("https://[::1]/push", false).is_err());
+        assert!(parse_endpoint("https://10.1.2.3/push", false).is_err());
+        assert!(parse_endpoint("https://localhost/push", false).is_err());
+        assert!(parse_endpoint("https://user:pw@push.example.com/", false).is_err());
+        assert!(parse_endpoint("http://127.0.0.1:9000/push", true).is_ok());
+        assert!(parse_endpoint("ftp://push.example.com/", true).is_err());
+    }
+
+    #[test]
+    fn locales_are_bcp47_tags() {
+        for good in ["en", "en-IN", "hi-Deva-IN", "zh-Hant-TW", "es-419"] {
+            assert!(parse_locale(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "e",
+            "english_US",
+            "en--IN",
+            "en-IN-toolongsubtag",
+            "12-IN",
+        ] {
+            assert!(parse_locale(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
+        assert!(decode_cursor("not-a-cursor").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("12.nope")).is_err());
+    }
+}
