@@ -1,3 +1,8 @@
 //! Alert triggers, the durable fan-out queue, and the Web Push, FCM and APNs senders.
 
+pub mod config;
+pub mod send;
 pub mod webpush;
+
+#[cfg(feature = "fakes")]
+pub mod fakes;

@@ -1,0 +1,413 @@
+//! The Web Push, FCM and APNs senders: one alert to one device, classified into a [`DeliveryOutcome`].
+
+pub mod apns;
+pub mod fcm;
+pub mod outcome;
+pub mod webpush;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+use uuid::Uuid;
+
+pub use apns::{ApnsEnvironment, ApnsKey, ApnsSender};
+pub use fcm::{FcmSender, FcmServiceAccount};
+pub use outcome::DeliveryOutcome;
+pub use webpush::WebPushSender;
+
+use crate::webpush::{Urgency, is_valid_topic, topic_for_story};
+
+/// What every device receives for one alert (SPEC §4), field for field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertPayload {
+    /// The alert being delivered.
+    pub alert_id: Uuid,
+    /// Notification title.
+    pub title: String,
+    /// Notification text.
+    pub body: String,
+    /// Where tapping the notification leads.
+    pub url: String,
+    /// The article the alert is about, if any.
+    pub article_id: Option<Uuid>,
+    /// The story the alert is about, if any.
+    pub story_id: Option<Uuid>,
+    /// The topic slug, e.g. `world`.
+    pub topic: String,
+    /// An image to show with the notification.
+    pub image_url: Option<String>,
+    /// When the alert was sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+impl AlertPayload {
+    /// The fields as strings (FCM `data`); absent optional fields are left out.
+    pub fn to_string_map(&self) -> BTreeMap<&'static str, String> {
+        let mut map = BTreeMap::new();
+        map.insert("alert_id", self.alert_id.to_string());
+        map.insert("title", self.title.clone());
+        map.insert("body", self.body.clone());
+        map.insert("url", self.url.clone());
+        if let Some(id) = self.article_id {
+            map.insert("article_id", id.to_string());
+        }
+        if let Some(id) = self.story_id {
+            map.insert("story_id", id.to_string());
+        }
+        map.insert("topic", self.topic.clone());
+        if let Some(image) = &self.image_url {
+            map.insert("image_url", image.clone());
+        }
+        map.insert(
+            "sent_at",
+            self.sent_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        );
+        map
+    }
+}
+
+/// How a message is delivered: urgency, lifetime, and what it replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageOptions {
+    /// Delivery urgency; `High` maps to FCM `high` and APNs priority 10.
+    pub urgency: Urgency,
+    /// Seconds the push service keeps trying to deliver.
+    pub ttl_seconds: u32,
+    /// Messages with the same key replace each other (Web Push `Topic`, FCM `collapse_key`, APNs `apns-collapse-id`).
+    pub collapse_key: Option<String>,
+}
+
+impl MessageOptions {
+    /// Options for `payload`, collapsing on its story: a newer alert replaces an undelivered older one.
+    pub fn for_alert(payload: &AlertPayload, urgency: Urgency, ttl_seconds: u32) -> Self {
+        Self {
+            urgency,
+            ttl_seconds,
+            collapse_key: payload.story_id.map(|id| topic_for_story(&id.to_string())),
+        }
+    }
+
+    /// The collapse key as an RFC 8030 `Topic` (hashed if it is not one already).
+    pub(crate) fn webpush_topic(&self) -> Option<String> {
+        self.collapse_key.as_deref().map(|key| {
+            if is_valid_topic(key) {
+                key.to_owned()
+            } else {
+                topic_for_story(key)
+            }
+        })
+    }
+}
+
+/// Why a sender could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A configured URL is not usable.
+    #[error("invalid {what} URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// Which setting.
+        what: &'static str,
+        /// The configured value.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A key or credentials file could not be read or parsed.
+    #[error("invalid {what}: {reason}")]
+    InvalidCredentials {
+        /// Which credential.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A destination refused because it is loopback, private, link-local or otherwise not public.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("refusing non-public destination {host} ({addr})")]
+pub struct ForbiddenDestination {
+    /// The host name or address as written in the URL.
+    pub host: String,
+    /// The first refused address.
+    pub addr: IpAddr,
+}
+
+/// Whether outbound push requests must never reach `ip` (loopback, private, link-local, reserved, ...).
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => is_forbidden_v6(v6),
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT), RFC 6598
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
+        || a >= 240 // reserved
+}
+
+fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_forbidden_v4(v4);
+    }
+    let segments = ip.segments();
+    let embedded_v4 = || {
+        let [_, _, _, _, _, _, g, h] = segments;
+        Ipv4Addr::from((u32::from(g) << 16) | u32::from(h))
+    };
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local
+        || (segments[0] & 0xffc0) == 0xfec0 // deprecated site-local
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || segments[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+        || (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_forbidden_v4(embedded_v4())) // NAT64
+        || (segments[0] == 0x2002 && is_forbidden_v4(Ipv4Addr::from(
+            (u32::from(segments[1]) << 16) | u32::from(segments[2]),
+        ))) // 6to4
+}
+
+/// Resolves with the system resolver, then drops addresses that [`is_forbidden`] refuses.
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let first = addrs.first().map(SocketAddr::ip);
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|addr| !is_forbidden(addr.ip()))
+                .collect();
+            match (allowed.is_empty(), first) {
+                (false, _) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+                (true, Some(addr)) => Err(ForbiddenDestination { host, addr }.into()),
+                (true, None) => Err(format!("{host} has no addresses").into()),
+            }
+        })
+    }
+}
+
+/// How a sender's HTTP client talks to its push service.
+pub(crate) struct ClientSettings {
+    pub(crate) allow_insecure: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) http2_only: bool,
+}
+
+/// One pooled client per sender: no redirects, no proxies, and only public destinations unless allowed.
+pub(crate) fn build_client(settings: &ClientSettings) -> Result<reqwest::Client, SetupError> {
+    // Proxies are bypassed so the address check sees the real destination.
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("herald-notifier/", env!("CARGO_PKG_VERSION")));
+    if !settings.allow_insecure {
+        builder = builder
+            .https_only(true)
+            .dns_resolver(Arc::new(PublicOnlyResolver));
+    }
+    if settings.http2_only {
+        builder = builder.http2_prior_knowledge();
+    }
+    Ok(builder.build()?)
+}
+
+/// Checks a destination before connecting: `https` (unless allowed) and no literal non-public address.
+pub(crate) fn check_destination(url: &Url, allow_insecure: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure => {}
+        scheme => return Err(format!("refusing {scheme}: endpoint, https is required")),
+    }
+    let addr = match url.host() {
+        None => return Err("endpoint has no host".to_owned()),
+        Some(Host::Domain(_)) => return Ok(()),
+        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
+    };
+    // Literal addresses never reach the resolver, so they are checked here.
+    if !allow_insecure && is_forbidden(addr) {
+        return Err(ForbiddenDestination {
+            host: addr.to_string(),
+            addr,
+        }
+        .to_string());
+    }
+    Ok(())
+}
+
+/// Parses a configured base URL and checks it like a push endpoint.
+pub(crate) fn parse_service_url(
+    what: &'static str,
+    value: &str,
+    allow_insecure: bool,
+) -> Result<Url, SetupError> {
+    let invalid = |reason: String| SetupError::InvalidUrl {
+        what,
+        url: value.to_owned(),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|e| invalid(e.to_string()))?;
+    check_destination(&url, allow_insecure).map_err(invalid)?;
+    Ok(url)
+}
+
+/// Most bytes of a response body kept for error reasons.
+const MAX_RESPONSE_BODY: usize = 16 * 1024;
+
+/// A response's status, `Retry-After` and (truncated) body.
+pub(crate) struct ServiceResponse {
+    pub(crate) status: http::StatusCode,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) body: String,
+}
+
+impl ServiceResponse {
+    /// Reads at most [`MAX_RESPONSE_BODY`] bytes, so a hostile endpoint cannot exhaust memory.
+    ///
+    /// The status is the answer; a body cut short only shortens the recorded reason.
+    pub(crate) async fn read(mut response: reqwest::Response) -> Self {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_RESPONSE_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_RESPONSE_BODY {
+                break;
+            }
+        }
+        Self {
+            status,
+            retry_after,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_addresses() {
+        let forbidden = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "2001:db8::1",
+        ];
+        for ip in forbidden {
+            assert!(
+                is_forbidden(ip.parse().unwrap()),
+                "{ip} should be forbidden"
+            );
+        }
+        let allowed = [
+            "8.8.8.8",
+            "172.32.0.1",
+            "142.250.74.110",
+            "100.128.0.1",
+            "2607:f8b0:4004:800::200e",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:0808:0808::1",
+        ];
+        for ip in allowed {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn destination_checks() {
+        let check = |u: &str, insecure| check_destination(&Url::parse(u).unwrap(), insecure);
+        assert!(check("https://push.example.com/x", false).is_ok());
+        assert!(check("http://push.example.com/x", false).is_err());
+        assert!(check("http://push.example.com/x", true).is_ok());
+        assert!(check("https://127.0.0.1/x", false).is_err());
+        assert!(check("https://[::1]:8443/x", false).is_err());
+        assert!(check("https://169.254.169.254/", false).is_err());
+        assert!(check("http://127.0.0.1:1/x", true).is_ok());
+        assert!(check("ftp://push.example.com/x", true).is_err());
+        assert!(check("https://8.8.8.8/x", false).is_ok());
+    }
+
+    #[test]
+    fn collapse_key_follows_the_story() {
+        let story = Uuid::new_v4();
+        let payload = AlertPayload {
+            alert_id: Uuid::new_v4(),
+            title: "t".into(),
+            body: "b".into(),
+            url: "https://herald.example/a".into(),
+            article_id: None,
+            story_id: Some(story),
+            topic: "world".into(),
+            image_url: None,
+            sent_at: Utc::now(),
+        };
+        let opts = MessageOptions::for_alert(&payload, Urgency::High, 60);
+        assert_eq!(opts.collapse_key, Some(topic_for_story(&story.to_string())));
+        assert_eq!(opts.webpush_topic(), opts.collapse_key);
+        let map = payload.to_string_map();
+        assert!(!map.contains_key("article_id"));
+        assert_eq!(map["story_id"], story.to_string());
+        let none = MessageOptions::for_alert(
+            &AlertPayload {
+                story_id: None,
+                ..payload
+            },
+            Urgency::Normal,
+            60,
+        );
+        assert_eq!(none.collapse_key, None);
+    }
+}
