@@ -42,6 +42,7 @@ impl TestApp {
         config.http.shutdown_grace_seconds = 5;
         // Local fakes listen on loopback over plain HTTP.
         config.push.allow_insecure_endpoints = true;
+        config.ingest.allow_private_addresses = true;
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

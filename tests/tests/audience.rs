@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Devices, subscriptions, preferences and the alert inbox over HTTP (SPEC §3).
 
 use aws_lc_rs::agreement::{ECDH_P256, EphemeralPrivateKey};

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! What every route inherits: health, readiness, metrics, problem+json, request ids, gzip, CORS.
 
 use herald_tests::TestApp;

@@ -336,6 +336,9 @@ async fn change_password(
             herald_auth::AuthError::InvalidCredentials => {
                 ApiError::invalid("current_password", "does not match")
             }
+            herald_auth::AuthError::WeakPassword(why) => {
+                ApiError::invalid("new_password", why.to_string())
+            }
             other => other.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)

@@ -262,15 +262,15 @@ impl Accounts {
         principal: &Principal,
         refresh_token: Option<&str>,
     ) -> Result<(), AuthError> {
-        if let Some(token) = refresh_token.and_then(|t| RefreshToken::parse(t).ok()) {
-            if let Some(session_id) = sessions::of_refresh_token(&self.db, &token.to_hash()).await?
-            {
-                if session_id != principal.session_id {
-                    ignore_missing(
-                        sessions::revoke(&self.db, principal.user_id, session_id, "logout").await,
-                    )?;
-                }
-            }
+        // A refresh token of another of the caller's sessions ends that one too.
+        let other = match refresh_token.and_then(|t| RefreshToken::parse(t).ok()) {
+            Some(token) => sessions::of_refresh_token(&self.db, &token.to_hash()).await?,
+            None => None,
+        };
+        if let Some(session_id) = other.filter(|id| *id != principal.session_id) {
+            ignore_missing(
+                sessions::revoke(&self.db, principal.user_id, session_id, "logout").await,
+            )?;
         }
         ignore_missing(
             sessions::revoke(&self.db, principal.user_id, principal.session_id, "logout").await,

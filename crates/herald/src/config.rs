@@ -6,6 +6,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use herald_api::HttpConfig;
 use herald_auth::AuthConfig;
+use herald_ingest::config::IngestConfig;
 use herald_notifier::config::PushConfig;
 use herald_store::DatabaseConfig;
 use serde::Deserialize;
@@ -29,6 +30,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Feed fetching and polling.
+    pub ingest: IngestConfig,
     /// Push delivery.
     pub push: PushConfig,
     /// Topics and publishers.
@@ -161,6 +164,12 @@ mod tests {
         assert_eq!(config.http.listen, built_in.http.listen);
         assert_eq!(config.http.body_limit_bytes, 64 * 1024);
         assert_eq!(config.auth, built_in.auth);
+        assert_eq!(config.push, built_in.push);
+        assert_eq!(config.ingest.max_body_bytes, built_in.ingest.max_body_bytes);
+        assert_eq!(
+            config.ingest.allow_private_addresses,
+            built_in.ingest.allow_private_addresses
+        );
         assert_eq!(config.log.format, LogFormat::Pretty);
     }
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The binary as an operator runs it: start-up errors, signals, and the user commands.
 
 use std::io::{Read, Write};

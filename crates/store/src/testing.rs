@@ -19,55 +19,99 @@ enum Cleanup {
 }
 
 impl TestDb {
-    /// Creates the database (empty, not migrated). Panics when it cannot: this is test code.
+    /// Creates the database (empty, not migrated): PostgreSQL when `HERALD_TEST_DATABASE_URL`
+    /// is set, else SQLite. Panics when it cannot: this is test code.
     pub async fn new() -> Self {
         match std::env::var(TEST_DATABASE_URL_VAR) {
-            Ok(url) if !url.trim().is_empty() => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(url.as_str())
-                    .await
-                    .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_VAR}={url}: {e}"));
-                admin
-                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                    .await
-                    .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
-                let _ = admin.close().await;
-                // Tag the test's connections so the cleanup can end any left open.
-                let separator = if url.contains('?') { '&' } else { '?' };
-                let tagged = format!("{url}{separator}application_name={schema}");
-                let config = DatabaseConfig {
-                    url: DatabaseUrl::parse(&tagged)
-                        .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_VAR}: {e}")),
-                    schema: Some(schema.clone()),
-                    max_connections: 4,
-                    ..DatabaseConfig::default()
-                };
-                Self {
-                    config,
-                    cleanup: Cleanup::PostgresSchema {
-                        admin_url: url,
-                        schema,
-                    },
-                }
-            }
-            _ => {
-                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-                let config = DatabaseConfig {
-                    url: DatabaseUrl::sqlite_file(dir.path().join("herald.db")),
-                    max_connections: 4,
-                    ..DatabaseConfig::default()
-                };
-                Self {
-                    config,
-                    cleanup: Cleanup::SqliteDir(dir),
-                }
-            }
+            Ok(url) if !url.trim().is_empty() => Self::postgres(&url).await,
+            _ => Self::sqlite(),
+        }
+    }
+
+    /// A fresh schema in the PostgreSQL database at `url`.
+    pub async fn postgres(url: &str) -> Self {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap_or_else(|e| panic!("creating schema {schema}: {e}"));
+        let _ = admin.close().await;
+        // Tag the connections so the cleanup can end any left open.
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let tagged = format!("{url}{separator}application_name={schema}");
+        let config = DatabaseConfig {
+            url: DatabaseUrl::parse(&tagged).unwrap_or_else(|e| panic!("{url}: {e}")),
+            schema: Some(schema.clone()),
+            max_connections: 4,
+            ..DatabaseConfig::default()
+        };
+        Self {
+            config,
+            cleanup: Cleanup::PostgresSchema {
+                admin_url: url.to_string(),
+                schema,
+            },
+        }
+    }
+
+    /// A fresh SQLite file in a temporary folder.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let config = DatabaseConfig {
+            url: DatabaseUrl::sqlite_file(dir.path().join("herald.db")),
+            max_connections: 4,
+            ..DatabaseConfig::default()
+        };
+        Self {
+            config,
+            cleanup: Cleanup::SqliteDir(dir),
         }
     }
 
     /// The configuration that reaches this database.
     pub fn config(&self) -> DatabaseConfig {
         self.config.clone()
+    }
+
+    /// Seeds `users` anonymous readers following `topic`, each with `devices_per_user` Web Push
+    /// devices, in a few set-based statements (PostgreSQL only: for benchmarks).
+    pub async fn seed_audience(
+        &self,
+        db: &DatabaseConnection,
+        users: u64,
+        devices_per_user: u32,
+        topic: &str,
+    ) {
+        assert!(self.is_postgres(), "seed_audience needs PostgreSQL");
+        let topic = topic.replace('\'', "");
+        let statements = [
+            format!(
+                "INSERT INTO topics (slug, name, description, keywords, min_sources, window_minutes, created_at, updated_at) \
+                 VALUES ('{topic}', '{topic}', '', '[]', 3, 60, now(), now()) ON CONFLICT DO NOTHING"
+            ),
+            format!(
+                "INSERT INTO users (id, email, display_name, password_hash, role, is_anonymous, created_at, updated_at) \
+                 SELECT gen_random_uuid(), NULL, NULL, NULL, 'reader', true, now(), now() FROM generate_series(1, {users})"
+            ),
+            format!(
+                "INSERT INTO subscriptions (user_id, topic_slug, created_at) SELECT id, '{topic}', now() FROM users"
+            ),
+            format!(
+                "INSERT INTO devices (id, user_id, platform, address, p256dh, auth, created_at, updated_at) \
+                 SELECT gen_random_uuid(), u.id, 'web', 'https://push.example/' || u.id || '/' || g, \
+                 decode(repeat('04', 65), 'hex'), decode(repeat('01', 16), 'hex'), now(), now() \
+                 FROM users u CROSS JOIN generate_series(1, {devices_per_user}) g"
+            ),
+            "ANALYZE".to_string(),
+        ];
+        for sql in statements {
+            db.execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("seeding: {e}"));
+        }
     }
 
     /// True when the tests run on PostgreSQL.

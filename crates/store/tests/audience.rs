@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Devices, subscriptions, preferences and the inbox, on SQLite and (with
 //! HERALD_TEST_DATABASE_URL) PostgreSQL.
 
