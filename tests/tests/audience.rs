@@ -660,3 +660,56 @@ async fn deleting_the_account_removes_its_devices() {
         assert_eq!(n, 0, "{table} still has rows");
     }
 }
+
+#[tokio::test]
+async fn linking_an_anonymous_reader_keeps_id_subscriptions_and_devices() {
+    let app = TestApp::spawn().await;
+    let (anon, id) = anonymous(&app).await;
+    call(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/me/subscriptions",
+        &anon,
+        Some(json!({"topics": ["world", "india"]})),
+    )
+    .await;
+    call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/devices",
+        &anon,
+        Some(json!({"platform": "android", "token": "install-1"})),
+    )
+    .await;
+    let linked = call(
+        &app,
+        reqwest::Method::POST,
+        "/v1/me/link",
+        &anon,
+        Some(json!({"email": "keeper@example.com", "password": "a long enough secret"})),
+    )
+    .await;
+    assert_eq!(linked.status(), StatusCode::OK);
+    let linked: Value = linked.json().await.unwrap();
+    assert_eq!(linked["user"]["id"], id.as_str());
+    assert_eq!(linked["user"]["is_anonymous"], false);
+    let token = linked["access_token"].as_str().unwrap();
+    let subs: Value = call(
+        &app,
+        reqwest::Method::GET,
+        "/v1/me/subscriptions",
+        token,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(subs["topics"], json!(["india", "world"]));
+    let devices: Value = call(&app, reqwest::Method::GET, "/v1/devices", token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+}

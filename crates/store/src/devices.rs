@@ -357,3 +357,13 @@ pub async fn sent_since(
         .count(db)
         .await?)
 }
+
+/// Alerts the device received today, the day counted in `tz` (the reader's time zone).
+pub async fn sent_today(
+    db: &DatabaseConnection,
+    device_id: Uuid,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    sent_since(db, device_id, preferences::local_day_start(tz, now)).await
+}

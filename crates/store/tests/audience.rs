@@ -298,6 +298,12 @@ async fn inbox_lists_sent_alerts_once_and_records_opens() {
     let since = now - Duration::hours(1);
     assert_eq!(devices::sent_since(&db, phone.id, since).await.unwrap(), 1);
     assert_eq!(
+        devices::sent_today(&db, laptop.id, "Asia/Kolkata".parse().unwrap(), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
         devices::sent_since(&db, phone.id, now + Duration::seconds(1))
             .await
             .unwrap(),
