@@ -12,6 +12,11 @@ mod m20261126_000006_create_topics;
 mod m20261126_000007_create_devices;
 mod m20261126_000008_create_subscriptions;
 mod m20261126_000009_create_alerts;
+mod m20261126_000010_create_sources;
+mod m20261126_000011_create_stories;
+mod m20261126_000012_create_articles;
+mod m20261126_000013_create_story_breaking_events;
+mod m20261126_000020_create_alert_batches;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -29,6 +34,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_devices::Migration),
             Box::new(m20261126_000008_create_subscriptions::Migration),
             Box::new(m20261126_000009_create_alerts::Migration),
+            Box::new(m20261126_000010_create_sources::Migration),
+            Box::new(m20261126_000011_create_stories::Migration),
+            Box::new(m20261126_000012_create_articles::Migration),
+            Box::new(m20261126_000013_create_story_breaking_events::Migration),
+            Box::new(m20261126_000020_create_alert_batches::Migration),
         ]
     }
 }

@@ -14,6 +14,33 @@ use tokio_util::sync::CancellationToken;
 
 pub mod oidc;
 
+/// The topics every test app knows, and no publishers.
+pub const TEST_CATALOG: &str = r#"
+[[topics]]
+slug = "world"
+name = "World"
+description = "International news"
+keywords = ["summit", "ceasefire"]
+min_sources = 3
+window_minutes = 120
+
+[[topics]]
+slug = "india"
+name = "India"
+description = "News from India"
+keywords = ["india", "mumbai"]
+min_sources = 3
+window_minutes = 120
+
+[[topics]]
+slug = "business"
+name = "Business"
+description = "Companies and markets"
+keywords = ["shares", "earnings"]
+min_sources = 3
+window_minutes = 180
+"#;
+
 /// A running Herald and a client for it.
 pub struct TestApp {
     /// Where it listens.
@@ -25,6 +52,7 @@ pub struct TestApp {
     /// Its database, dropped after the app.
     pub db: TestDb,
     stop: CancellationToken,
+    _catalog: tempfile::TempDir,
     server: Option<JoinHandle<Result<(), String>>>,
 }
 
@@ -43,6 +71,11 @@ impl TestApp {
         // Local fakes listen on loopback over plain HTTP.
         config.push.allow_insecure_endpoints = true;
         config.ingest.allow_private_addresses = true;
+        // Topics only: tests never poll real publishers.
+        let catalog = tempfile::tempdir().expect("temp dir");
+        let catalog_file = catalog.path().join("sources.toml");
+        std::fs::write(&catalog_file, TEST_CATALOG).expect("write the test catalogue");
+        config.catalog.sources_file = Some(catalog_file);
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -66,6 +99,7 @@ impl TestApp {
             config,
             db,
             stop,
+            _catalog: catalog,
             server: Some(server),
         };
         app.wait_until_ready().await;

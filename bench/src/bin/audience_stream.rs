@@ -7,7 +7,7 @@ use clap::Parser;
 use futures::TryStreamExt;
 use herald_bench::{peak_rss_kib, rss_kib};
 use herald_store::devices;
-use herald_store::testing::TestDb;
+use herald_store::testing::{SeedAudience, TestDb};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -31,7 +31,19 @@ async fn main() -> anyhow::Result<()> {
     let users = args.devices.div_ceil(4);
     eprintln!("seeding {users} readers with 4 devices each …");
     let seeding = Instant::now();
-    test_db.seed_audience(&db, users, 4, "world").await;
+    test_db
+        .seed_audience(
+            &db,
+            &SeedAudience {
+                users,
+                devices_per_user: 4,
+                topic: "world",
+                endpoint_base: "https://push.example/",
+                p256dh: &[4; 65],
+                auth: &[1; 16],
+            },
+        )
+        .await;
     eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
 
     let rss_before = rss_kib().unwrap_or(0);

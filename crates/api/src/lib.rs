@@ -4,6 +4,7 @@
 //! request id and tracing span, metrics, CORS, gzip, body limit and request timeout.
 
 mod accounts;
+mod alerts_admin;
 mod audience;
 mod config;
 mod error;
@@ -11,6 +12,7 @@ mod extract;
 mod health;
 mod layers;
 mod metrics;
+mod newsroom;
 mod session;
 mod state;
 
@@ -29,6 +31,8 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(health::router())
         .merge(accounts::router())
-        .merge(audience::router());
+        .merge(audience::router())
+        .merge(alerts_admin::router())
+        .merge(newsroom::router());
     layers::apply(routes, state)
 }

@@ -3,6 +3,7 @@
 
 use figment::Figment;
 use figment::providers::{Format, Toml};
+use herald_store::sources::NewSource;
 use herald_store::topics::Topic;
 use serde::Deserialize;
 use std::path::Path;
@@ -17,6 +18,27 @@ pub struct Catalog {
     /// Topics readers can follow.
     #[serde(default)]
     pub topics: Vec<TopicEntry>,
+    /// Publishers' feeds Herald polls.
+    #[serde(default)]
+    pub sources: Vec<SourceEntry>,
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    name: String,
+    feed_url: String,
+    #[serde(default)]
+    site_url: Option<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    breaking: bool,
+    #[serde(default)]
+    poll_interval_seconds: Option<u32>,
 }
 
 /// One `[[topics]]` entry.
@@ -73,7 +95,57 @@ impl Catalog {
                 anyhow::bail!("topic `{}` is listed twice", t.slug);
             }
         }
+        for (i, s) in self.sources.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                anyhow::bail!("sources[{i}].name must not be empty");
+            }
+            if let Err(e) = http_url(&s.feed_url) {
+                anyhow::bail!("sources[{i}] ({}): feed_url {e}", s.name);
+            }
+            if let Some(Err(e)) = s.site_url.as_deref().map(http_url) {
+                anyhow::bail!("sources[{i}] ({}): site_url {e}", s.name);
+            }
+            for slug in &s.topics {
+                if !self.topics.iter().any(|t| &t.slug == slug) {
+                    anyhow::bail!(
+                        "sources[{i}] ({}): unknown topic `{slug}`; add it to [[topics]]",
+                        s.name
+                    );
+                }
+            }
+            if s.poll_interval_seconds == Some(0) {
+                anyhow::bail!(
+                    "sources[{i}] ({}): poll_interval_seconds must be positive",
+                    s.name
+                );
+            }
+            if self
+                .sources
+                .iter()
+                .filter(|o| o.feed_url == s.feed_url)
+                .count()
+                > 1
+            {
+                anyhow::bail!("source feed_url `{}` is listed twice", s.feed_url);
+            }
+        }
         Ok(())
+    }
+
+    /// The publishers' feeds as the store keeps them.
+    pub fn sources(&self) -> Vec<NewSource> {
+        self.sources
+            .iter()
+            .map(|s| NewSource {
+                name: s.name.trim().to_string(),
+                feed_url: s.feed_url.trim().to_string(),
+                site_url: s.site_url.as_deref().map(|u| u.trim().to_string()),
+                topics: s.topics.clone(),
+                language: s.language.as_deref().map(|l| l.trim().to_lowercase()),
+                breaking: s.breaking,
+                poll_interval_seconds: s.poll_interval_seconds,
+            })
+            .collect()
     }
 
     /// The topics as the store keeps them.
@@ -90,6 +162,15 @@ impl Catalog {
             })
             .collect()
     }
+}
+
+/// Checks that `raw` is an absolute http(s) URL with a host.
+pub fn http_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{raw}` must be an http or https URL"));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -113,5 +194,28 @@ mod tests {
         std::fs::write(&file, "[[topics]]\nslug = \"w\"\nname = \"x\"\nmin_sources = 1\nwindow_minutes = 5\nbogus = 1\n").unwrap();
         let err = Catalog::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_sources_load_and_unknown_topics_are_named() {
+        let catalog = Catalog::load(None).unwrap();
+        assert!(!catalog.sources().is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sources.toml");
+        std::fs::write(
+            &file,
+            "[[topics]]\nslug = \"world\"\nname = \"World\"\nmin_sources = 2\nwindow_minutes = 60\n\n\
+             [[sources]]\nname = \"Daily\"\nfeed_url = \"https://daily.example/rss\"\ntopics = [\"world\", \"mars\"]\n",
+        )
+        .unwrap();
+        let err = Catalog::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("mars") && err.contains("sources[0]"), "{err}");
+        std::fs::write(
+            &file,
+            "[[sources]]\nname = \"Daily\"\nfeed_url = \"ftp://daily.example/rss\"\n",
+        )
+        .unwrap();
+        let err = Catalog::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("feed_url"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod roles;
 pub mod telemetry;
 
@@ -49,9 +50,13 @@ pub async fn serve(
     herald_store::topics::sync(&db, &catalog.topics())
         .await
         .context("cannot sync topics")?;
+    herald_store::sources::sync(&db, &catalog.sources())
+        .await
+        .context("cannot sync sources")?;
     let vapid = vapid_keys(&db).await?;
     let mut registry = Registry::with_prefix("herald");
     let http_metrics = HttpMetrics::register(&mut registry);
+    let notifier_metrics = herald_notifier::fanout::FanoutMetrics::register(&mut registry);
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let state = AppState(Arc::new(App {
         db: db.clone(),
@@ -88,11 +93,28 @@ pub async fn serve(
             (Role::Api, result)
         });
     }
-    for role in [Role::Ingest, Role::Notifier] {
-        if roles.has(role) {
-            let stopped = stop.clone();
-            tasks.spawn(async move { (role, idle_role(role, stopped).await) });
-        }
+    if roles.has(Role::Ingest) {
+        let (db, ingest, stopped) = (db.clone(), config.ingest.clone(), stop.clone());
+        let topics = herald_store::topics::list(&db)
+            .await
+            .context("cannot load topics")?;
+        tasks.spawn(async move {
+            let result = herald_ingest::scheduler::run(db, ingest, topics, stopped)
+                .await
+                .context("feed ingestion failed");
+            (Role::Ingest, result)
+        });
+    }
+    if roles.has(Role::Notifier) {
+        let senders = herald_notifier::fanout::Senders::from_config(&config.push, vapid)
+            .context("cannot set up the push senders")?;
+        let (db, push, stopped) = (db.clone(), config.push.clone(), stop.clone());
+        tasks.spawn(async move {
+            let result = herald_notifier::fanout::run(db, push, senders, notifier_metrics, stopped)
+                .await
+                .context("the notifier failed");
+            (Role::Notifier, result)
+        });
     }
     tracing::info!(roles = %roles, database = %config.database.url, "herald started");
 
@@ -198,12 +220,4 @@ pub fn outbound_client() -> anyhow::Result<reqwest::Client> {
         .timeout(Duration::from_secs(10))
         .build()
         .context("cannot build the HTTP client")
-}
-
-// Ingest and notifier have no work of their own yet (their issues bring it): they hold
-// their place in the supervisor so `--roles` and shutdown behave as they will.
-async fn idle_role(role: Role, stop: CancellationToken) -> anyhow::Result<()> {
-    tracing::info!(%role, "role started");
-    stop.cancelled().await;
-    Ok(())
 }

@@ -33,6 +33,9 @@ enum Command {
         /// Address to listen on (overrides http.listen).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Also poll sample feeds from config/demo/, served on 127.0.0.1 (allows private feed addresses).
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply or inspect database migrations.
     Migrate {
@@ -50,6 +53,11 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Send breaking alerts from the command line (a running notifier fans them out).
+    Alert {
+        #[command(subcommand)]
+        action: AlertAction,
     },
 }
 
@@ -81,6 +89,40 @@ enum UserAction {
         /// reader, editor or admin.
         #[arg(long)]
         role: Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertAction {
+    /// Queue an alert to the followers of the topics; with --wait, show its progress until it ends.
+    Send {
+        /// Notification title.
+        #[arg(long)]
+        title: String,
+        /// Where a tap leads (http or https).
+        #[arg(long)]
+        url: String,
+        /// Topic slug whose followers get it (repeat for several).
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
+        /// Notification text.
+        #[arg(long, default_value = "")]
+        body: String,
+        /// normal or high (high may pass quiet hours).
+        #[arg(long, default_value = "normal", value_parser = ["very-low", "low", "normal", "high"])]
+        urgency: String,
+        /// Seconds the alert stays worth delivering (default: push.default_ttl_seconds).
+        #[arg(long)]
+        ttl: Option<u32>,
+        /// The story it is about: each device gets a story once.
+        #[arg(long)]
+        story: Option<String>,
+        /// The article it opens.
+        #[arg(long)]
+        article: Option<String>,
+        /// Wait until the fan-out ends, printing a progress line.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -123,9 +165,16 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { roles, listen } => {
+        Command::Serve {
+            roles,
+            listen,
+            demo,
+        } => {
             if let Some(listen) = listen {
                 config.http.listen = listen;
+            }
+            if demo {
+                return herald::demo::serve(config, roles, None, shutdown_signal()).await;
             }
             herald::serve(config, roles, None, shutdown_signal()).await
         }
@@ -200,6 +249,93 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Alert { action } => send_alert(&config, action).await,
+    }
+}
+
+/// `herald alert send`: queues the alert and, with `--wait`, follows its counters.
+async fn send_alert(config: &Config, action: AlertAction) -> anyhow::Result<()> {
+    use herald_notifier::fanout::parse_id;
+    use herald_store::queue::{self, NewQueuedAlert};
+    let AlertAction::Send {
+        title,
+        url,
+        mut topics,
+        body,
+        urgency,
+        ttl,
+        story,
+        article,
+        wait,
+    } = action;
+    let parsed = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || title.trim().is_empty() {
+        anyhow::bail!("--title must not be empty and --url must be an http(s) URL");
+    }
+    let story = story
+        .as_deref()
+        .map(parse_id)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--story {e}"))?;
+    let article = article
+        .as_deref()
+        .map(parse_id)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--article {e}"))?;
+    topics.sort();
+    topics.dedup();
+    let db = herald::open_database(config).await?;
+    let unknown = herald_store::topics::unknown(&db, &topics).await?;
+    if !unknown.is_empty() {
+        anyhow::bail!("unknown topic(s): {}", unknown.join(", "));
+    }
+    let ttl = ttl
+        .unwrap_or(config.push.default_ttl_seconds)
+        .clamp(60, 2_419_200);
+    let alert = queue::enqueue(
+        &db,
+        NewQueuedAlert {
+            story_id: story,
+            article_id: article,
+            topics,
+            title: title.trim().to_string(),
+            body,
+            url: parsed.to_string(),
+            image_url: None,
+            urgency,
+            ttl_seconds: i32::try_from(ttl).unwrap_or(i32::MAX),
+            trigger: "editor".into(),
+            created_by: None,
+        },
+    )
+    .await?;
+    println!("queued alert {}", alert.id);
+    if !wait {
+        return Ok(());
+    }
+    loop {
+        let c = queue::counters(&db, alert.id).await?;
+        let finished = c.sent
+            + c.failed
+            + c.pruned
+            + c.skipped_quiet_hours
+            + c.skipped_daily_cap
+            + c.skipped_duplicate
+            + c.skipped_unfollowed;
+        eprint!(
+            "\r{:<9} {finished}/{} devices: {} sent, {} failed, {} pruned, {} skipped   ",
+            c.state.as_str(),
+            c.targeted,
+            c.sent,
+            c.failed,
+            c.pruned,
+            finished - c.sent - c.failed - c.pruned,
+        );
+        if !c.state.is_active() {
+            eprintln!();
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

@@ -7,6 +7,8 @@ pub mod fetch;
 pub mod guard;
 pub mod normalize;
 pub mod parse;
+pub mod pipeline;
 pub mod policy;
+pub mod scheduler;
 pub mod text;
 pub mod topics;

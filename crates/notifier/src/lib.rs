@@ -1,6 +1,7 @@
 //! Alert triggers, the durable fan-out queue, and the Web Push, FCM and APNs senders.
 
 pub mod config;
+pub mod fanout;
 pub mod send;
 pub mod webpush;
 

@@ -4,6 +4,7 @@
 //! domain values or a [`StoreError`] back, never a query builder.
 
 pub mod alerts;
+pub mod articles;
 mod config;
 mod connect;
 pub mod devices;
@@ -12,8 +13,11 @@ mod error;
 pub mod keys;
 pub mod migrate;
 pub mod preferences;
+pub mod queue;
 mod secret;
 pub mod sessions;
+pub mod sources;
+pub mod stories;
 pub mod subscriptions;
 pub mod testing;
 pub mod throttle;

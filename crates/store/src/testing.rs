@@ -76,17 +76,14 @@ impl TestDb {
         self.config.clone()
     }
 
-    /// Seeds `users` anonymous readers following `topic`, each with `devices_per_user` Web Push
-    /// devices, in a few set-based statements (PostgreSQL only: for benchmarks).
-    pub async fn seed_audience(
-        &self,
-        db: &DatabaseConnection,
-        users: u64,
-        devices_per_user: u32,
-        topic: &str,
-    ) {
+    /// Seeds an audience following one topic with Web Push devices, in a few set-based
+    /// statements (PostgreSQL only: for benchmarks).
+    pub async fn seed_audience(&self, db: &DatabaseConnection, audience: &SeedAudience<'_>) {
         assert!(self.is_postgres(), "seed_audience needs PostgreSQL");
-        let topic = topic.replace('\'', "");
+        let clean = |text: &str| text.replace('\'', "");
+        let (topic, base) = (clean(audience.topic), clean(audience.endpoint_base));
+        let (users, per_user) = (audience.users, audience.devices_per_user);
+        let (p256dh, auth) = (hex_of(audience.p256dh), hex_of(audience.auth));
         let statements = [
             format!(
                 "INSERT INTO topics (slug, name, description, keywords, min_sources, window_minutes, created_at, updated_at) \
@@ -101,9 +98,9 @@ impl TestDb {
             ),
             format!(
                 "INSERT INTO devices (id, user_id, platform, address, p256dh, auth, created_at, updated_at) \
-                 SELECT gen_random_uuid(), u.id, 'web', 'https://push.example/' || u.id || '/' || g, \
-                 decode(repeat('04', 65), 'hex'), decode(repeat('01', 16), 'hex'), now(), now() \
-                 FROM users u CROSS JOIN generate_series(1, {devices_per_user}) g"
+                 SELECT gen_random_uuid(), u.id, 'web', '{base}' || u.id || '/' || g, \
+                 decode('{p256dh}', 'hex'), decode('{auth}', 'hex'), now(), now() \
+                 FROM users u CROSS JOIN generate_series(1, {per_user}) g"
             ),
             "ANALYZE".to_string(),
         ];
@@ -159,4 +156,25 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// What [`TestDb::seed_audience`] creates.
+#[derive(Debug, Clone)]
+pub struct SeedAudience<'a> {
+    /// Readers to create.
+    pub users: u64,
+    /// Web Push devices per reader.
+    pub devices_per_user: u32,
+    /// The topic they all follow (created if missing).
+    pub topic: &'a str,
+    /// Endpoint prefix; each device appends `<user id>/<n>`.
+    pub endpoint_base: &'a str,
+    /// The subscription public key every device carries (65 bytes).
+    pub p256dh: &'a [u8],
+    /// The auth secret every device carries (16 bytes).
+    pub auth: &'a [u8],
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,361 @@
+//! Publishers' feeds: the reader's `GET /v1/sources` and the newsroom's source management
+//! with health (SPEC §3 "Reading" and "Newsroom").
+
+use crate::session::RequireEditor;
+use crate::{ApiError, ApiJson, AppState, FieldError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use herald_store::sources::{self, NewSource, Source, SourcePatch};
+use herald_store::{StoreError, topics};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+/// Shortest fixed poll interval an editor may set.
+const MIN_POLL_INTERVAL_SECONDS: u32 = 60;
+/// Longest fixed poll interval an editor may set.
+const MAX_POLL_INTERVAL_SECONDS: u32 = 86_400;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sources", get(list_publishers))
+        .route("/v1/admin/sources", get(list_sources).post(create_source))
+        .route(
+            "/v1/admin/sources/{id}",
+            get(get_source).patch(update_source).delete(delete_source),
+        )
+}
+
+#[derive(Serialize)]
+struct PublisherBody {
+    id: Uuid,
+    name: String,
+    site_url: Option<String>,
+    topics: Vec<String>,
+}
+
+/// Publishers whose articles Herald shows.
+async fn list_publishers(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<PublisherBody>>, ApiError> {
+    let list = sources::list(&state.db).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|s| PublisherBody {
+                id: s.id,
+                name: s.name,
+                site_url: s.site_url,
+                topics: s.topics,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct HealthBody {
+    last_fetch_at: Option<DateTime<Utc>>,
+    last_status: Option<u16>,
+    error_count: u32,
+    last_error: Option<String>,
+    next_fetch_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct SourceBody {
+    id: Uuid,
+    name: String,
+    url: String,
+    site_url: Option<String>,
+    topics: Vec<String>,
+    language: Option<String>,
+    breaking: bool,
+    poll_interval_seconds: Option<u32>,
+    health: HealthBody,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Source> for SourceBody {
+    fn from(s: Source) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            url: s.feed_url,
+            site_url: s.site_url,
+            topics: s.topics,
+            language: s.language,
+            breaking: s.breaking,
+            poll_interval_seconds: s.poll_interval_seconds,
+            health: HealthBody {
+                last_fetch_at: s.last_fetch_at,
+                last_status: s.last_status,
+                error_count: s.error_count,
+                last_error: s.last_error,
+                next_fetch_at: s.next_fetch_at,
+            },
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// Every source with its health (editors).
+async fn list_sources(
+    State(state): State<AppState>,
+    RequireEditor(_): RequireEditor,
+) -> Result<Json<Vec<SourceBody>>, ApiError> {
+    let list = sources::list(&state.db).await?;
+    Ok(Json(list.into_iter().map(SourceBody::from).collect()))
+}
+
+/// One source with its health (editors).
+async fn get_source(
+    State(state): State<AppState>,
+    RequireEditor(_): RequireEditor,
+    Path(id): Path<String>,
+) -> Result<Json<SourceBody>, ApiError> {
+    let id = parse_id(&id)?;
+    let found = sources::get(&state.db, id).await.map_err(not_found)?;
+    Ok(Json(found.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSource {
+    name: String,
+    #[serde(alias = "feed_url")]
+    url: String,
+    site_url: Option<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    language: Option<String>,
+    #[serde(default)]
+    breaking: bool,
+    poll_interval_seconds: Option<u32>,
+}
+
+/// Add a source; it is fetched at once (editors).
+async fn create_source(
+    State(state): State<AppState>,
+    RequireEditor(_): RequireEditor,
+    ApiJson(req): ApiJson<CreateSource>,
+) -> Result<(StatusCode, Json<SourceBody>), ApiError> {
+    let mut errors = Vec::new();
+    let name = check_name(&req.name, &mut errors);
+    let feed_url = check_url("url", &req.url, &mut errors);
+    let site_url = req
+        .site_url
+        .as_deref()
+        .and_then(|u| check_url("site_url", u, &mut errors));
+    let language = req
+        .language
+        .as_deref()
+        .and_then(|l| check_language(l, &mut errors));
+    check_interval(req.poll_interval_seconds, &mut errors);
+    check_topics(&state, &req.topics, &mut errors).await?;
+    let (Some(name), Some(feed_url)) = (name, feed_url) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let created = sources::create(
+        &state.db,
+        NewSource {
+            name,
+            feed_url,
+            site_url,
+            topics: dedup(req.topics),
+            language,
+            breaking: req.breaking,
+            poll_interval_seconds: req.poll_interval_seconds,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::Conflict("a source with this url exists".into()),
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value, `None` when absent.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateSource {
+    name: Option<String>,
+    #[serde(alias = "feed_url")]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    site_url: Option<Option<String>>,
+    topics: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    language: Option<Option<String>>,
+    breaking: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    poll_interval_seconds: Option<Option<u32>>,
+}
+
+/// Change a source; fields left out stay as they are (editors).
+async fn update_source(
+    State(state): State<AppState>,
+    RequireEditor(_): RequireEditor,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateSource>,
+) -> Result<Json<SourceBody>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut errors = Vec::new();
+    let mut patch = SourcePatch::default();
+    if let Some(name) = &req.name {
+        patch.name = check_name(name, &mut errors);
+    }
+    if let Some(url) = &req.url {
+        patch.feed_url = check_url("url", url, &mut errors);
+    }
+    if let Some(site_url) = &req.site_url {
+        patch.site_url = Some(
+            site_url
+                .as_deref()
+                .and_then(|u| check_url("site_url", u, &mut errors)),
+        );
+    }
+    if let Some(language) = &req.language {
+        patch.language = Some(
+            language
+                .as_deref()
+                .and_then(|l| check_language(l, &mut errors)),
+        );
+    }
+    if let Some(interval) = req.poll_interval_seconds {
+        check_interval(interval, &mut errors);
+        patch.poll_interval_seconds = Some(interval);
+    }
+    if let Some(topics) = &req.topics {
+        check_topics(&state, topics, &mut errors).await?;
+        patch.topics = Some(dedup(topics.clone()));
+    }
+    patch.breaking = req.breaking;
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let updated = sources::update(&state.db, id, patch)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict("a source with this url exists".into()),
+            other => not_found(other),
+        })?;
+    Ok(Json(updated.into()))
+}
+
+/// Remove a source and its articles (editors).
+async fn delete_source(
+    State(state): State<AppState>,
+    RequireEditor(_): RequireEditor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    sources::delete(&state.db, id).await.map_err(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such source".into()))
+}
+
+fn not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::NotFound("no such source".into()),
+        other => other.into(),
+    }
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "must be 1–200 characters"));
+        return None;
+    }
+    Some(name.to_string())
+}
+
+fn check_url(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let parsed = url::Url::parse(raw.trim()).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    match parsed {
+        Some(url) if url.as_str().len() <= 2048 => Some(url.to_string()),
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be an absolute http or https URL of at most 2048 characters",
+            ));
+            None
+        }
+    }
+}
+
+fn check_language(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let tag = raw.trim().to_lowercase();
+    let ok = !tag.is_empty()
+        && tag.len() <= 35
+        && tag
+            .split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !ok {
+        errors.push(FieldError::new(
+            "language",
+            "must be a language tag such as en or en-in",
+        ));
+        return None;
+    }
+    Some(tag)
+}
+
+fn check_interval(seconds: Option<u32>, errors: &mut Vec<FieldError>) {
+    if let Some(seconds) = seconds
+        && !(MIN_POLL_INTERVAL_SECONDS..=MAX_POLL_INTERVAL_SECONDS).contains(&seconds)
+    {
+        errors.push(FieldError::new(
+            "poll_interval_seconds",
+            format!("must be between {MIN_POLL_INTERVAL_SECONDS} and {MAX_POLL_INTERVAL_SECONDS}"),
+        ));
+    }
+}
+
+async fn check_topics(
+    state: &AppState,
+    slugs: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Result<(), ApiError> {
+    let unknown = topics::unknown(&state.db, slugs).await?;
+    if !unknown.is_empty() {
+        errors.push(FieldError::new(
+            "topics",
+            format!("unknown topic slugs: {}", unknown.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn dedup(mut slugs: Vec<String>) -> Vec<String> {
+    let mut seen = Vec::with_capacity(slugs.len());
+    slugs.retain(|s| {
+        if seen.contains(s) {
+            false
+        } else {
+            seen.push(s.clone());
+            true
+        }
+    });
+    slugs
+}

@@ -1,0 +1,678 @@
+//! The notifier role: leases batches from the durable queue, decides per device (followed,
+//! once per story, daily cap, quiet hours), sends through the platform's sender with bounded
+//! concurrency, retries transient failures until the TTL runs out, and records every outcome.
+//!
+//! Nothing lives only in memory: a batch whose notifier dies is leased again when its lease
+//! lapses, and resumes with the devices that have no recorded outcome yet.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use futures::StreamExt as _;
+use herald_store::devices::{self, ApnsEnvironment as StoreApnsEnvironment, DeviceAddress, Target};
+use herald_store::preferences::local_day_start;
+use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert};
+use herald_store::{Db, StoreError};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::PushConfig;
+use crate::send::{
+    AlertPayload, ApnsEnvironment, ApnsSender, DeliveryOutcome, FcmSender, MessageOptions,
+    SetupError, WebPushSender,
+};
+use crate::webpush::{SubscriptionKeys, Urgency, VapidKeys, VapidSigner, WebPushSubscription};
+
+/// The senders the fan-out may use; a platform without one records its devices as failed.
+#[derive(Debug, Clone, Default)]
+pub struct Senders {
+    /// Browsers.
+    pub webpush: Option<Arc<WebPushSender>>,
+    /// Android apps.
+    pub fcm: Option<Arc<FcmSender>>,
+    /// iOS apps.
+    pub apns: Option<Arc<ApnsSender>>,
+}
+
+impl Senders {
+    /// Web Push always (signing with `vapid` as `config.vapid_subject`); FCM and APNs when enabled.
+    pub fn from_config(config: &PushConfig, vapid: VapidKeys) -> Result<Self, SetupError> {
+        let signer = VapidSigner::new(vapid, config.vapid_subject.clone()).map_err(|e| {
+            SetupError::InvalidCredentials {
+                what: "VAPID key or subject",
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            webpush: Some(Arc::new(WebPushSender::new(config, signer)?)),
+            fcm: FcmSender::from_config(config)?.map(Arc::new),
+            apns: ApnsSender::from_config(config)?.map(Arc::new),
+        })
+    }
+}
+
+/// How the fan-out paces itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutSettings {
+    /// Devices per batch.
+    pub batch_size: u64,
+    /// How long a lease lasts unless renewed (renewed every third of it).
+    pub lease_for: Duration,
+    /// Wait between polls when the queue is empty.
+    pub idle_poll: Duration,
+    /// Deliveries of one batch in flight at once (each sender also has its own limit).
+    pub concurrency: usize,
+    /// First retry delay; doubled per attempt, with jitter.
+    pub retry_base: Duration,
+    /// Longest retry delay (a push service's `Retry-After` may ask for more).
+    pub retry_max: Duration,
+    /// Outcomes written to the database per statement.
+    pub record_chunk: usize,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            lease_for: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(200),
+            concurrency: 256,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+            record_chunk: 200,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: &'static str,
+    outcome: &'static str,
+}
+
+/// The fan-out's metrics: deliveries by channel and outcome, queue depth, alert-to-delivery latency.
+#[derive(Clone, Debug)]
+pub struct FanoutMetrics {
+    deliveries: Family<DeliveryLabels, Counter>,
+    queue_depth: Gauge,
+    latency: Histogram,
+}
+
+impl FanoutMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::unregistered();
+        registry.register(
+            "notifier_deliveries",
+            "Per-device alert outcomes (and retried attempts), by channel and outcome",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "notifier_queue_depth",
+            "Alert batches queued or being sent",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "notifier_alert_to_delivery_seconds",
+            "Time from an alert's creation to a push service accepting it for a device",
+            metrics.latency.clone(),
+        );
+        metrics
+    }
+
+    /// Metrics that no registry exports (tools and tests).
+    pub fn unregistered() -> Self {
+        Self {
+            deliveries: Family::default(),
+            queue_depth: Gauge::default(),
+            latency: Histogram::new([
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ]),
+        }
+    }
+
+    fn count(&self, channel: &'static str, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { channel, outcome })
+            .inc();
+    }
+}
+
+/// The notifier role: runs the fan-out until `stop` is cancelled.
+pub async fn run(
+    db: Db,
+    config: PushConfig,
+    senders: Senders,
+    metrics: FanoutMetrics,
+    stop: CancellationToken,
+) -> Result<(), StoreError> {
+    Fanout::new(db, config, senders, metrics, FanoutSettings::default())
+        .run(stop)
+        .await
+}
+
+/// One notifier process's share of the fan-out.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    config: PushConfig,
+    senders: Senders,
+    metrics: FanoutMetrics,
+    settings: FanoutSettings,
+    owner: String,
+}
+
+/// What one device's delivery came to; `None` in place of it means it was interrupted.
+type Delivered = Option<DeliveryRecord>;
+
+impl Fanout {
+    /// A notifier with a fresh lease-owner id.
+    pub fn new(
+        db: Db,
+        config: PushConfig,
+        senders: Senders,
+        metrics: FanoutMetrics,
+        settings: FanoutSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                senders,
+                metrics,
+                settings,
+                owner: format!("notifier-{}", Uuid::new_v4().simple()),
+            }),
+        }
+    }
+
+    /// Who this notifier leases batches as.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Leases and delivers batches until `stop` is cancelled; database trouble is logged and
+    /// waited out, never fatal.
+    pub async fn run(&self, stop: CancellationToken) -> Result<(), StoreError> {
+        tracing::info!(owner = %self.inner.owner, "notifier started");
+        let mut last_sweep: Option<Instant> = None;
+        while !stop.is_cancelled() {
+            if last_sweep.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
+                last_sweep = Some(Instant::now());
+                self.sweep().await;
+            }
+            match self.step(&stop).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(self.inner.settings.idle_poll) => {}
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "notifier step failed; retrying shortly");
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(owner = %self.inner.owner, "notifier stopped");
+        Ok(())
+    }
+
+    /// Expires alerts past their TTL and refreshes the queue-depth gauge.
+    async fn sweep(&self) {
+        let db = &self.inner.db;
+        match queue::expire_due(db, Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "alerts expired"),
+            Err(err) => tracing::warn!(error = %err, "cannot expire alerts"),
+        }
+        if let Ok(depth) = queue::depth(db).await {
+            self.inner
+                .metrics
+                .queue_depth
+                .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Leases and delivers one batch; false when the queue had nothing to lease.
+    pub async fn step(&self, stop: &CancellationToken) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let Some(lease) = queue::lease(
+            &inner.db,
+            &inner.owner,
+            inner.settings.lease_for,
+            inner.settings.batch_size,
+        )
+        .await?
+        else {
+            return Ok(false);
+        };
+        if lease.attempts > 1 {
+            tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, attempts = lease.attempts, "taking over a lapsed batch");
+        }
+        let batch_stop = stop.child_token();
+        let lost = Arc::new(AtomicBool::new(false));
+        let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+            inner.db.clone(),
+            lease.clone(),
+            inner.settings.lease_for,
+            batch_stop.clone(),
+            Arc::clone(&lost),
+        )));
+        self.deliver_batch(&lease, &batch_stop).await?;
+        if lost.load(Ordering::SeqCst) {
+            tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, "batch stopped: alert cancelled or expired, or lease lost");
+        } else if stop.is_cancelled() {
+            queue::release(&inner.db, &lease).await?;
+        } else {
+            queue::complete(&inner.db, &lease).await?;
+        }
+        Ok(true)
+    }
+
+    async fn deliver_batch(
+        &self,
+        lease: &Lease,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let db = &inner.db;
+        let alert = &lease.alert;
+        let now = Utc::now();
+        let targets = queue::batch_targets(db, lease).await?;
+        let ids: Vec<Uuid> = targets.iter().map(|t| t.device.id).collect();
+        let recorded: HashSet<Uuid> = queue::already_recorded(db, alert.id, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let targets: Vec<Target> = targets
+            .into_iter()
+            .filter(|t| !recorded.contains(&t.device.id))
+            .collect();
+        let mut owners: Vec<Uuid> = targets.iter().map(|t| t.device.user_id).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let mut followed: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for (user, topic) in queue::followed(db, &owners, &alert.topics).await? {
+            followed.entry(user).or_default().push(topic);
+        }
+        let ids: Vec<Uuid> = targets.iter().map(|t| t.device.id).collect();
+        // Two days back covers the start of any time zone's local day.
+        let mut sent_today: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
+        for (device, at) in queue::sent_times(db, &ids, now - chrono::Duration::hours(50)).await? {
+            sent_today.entry(device).or_default().push(at);
+        }
+
+        let urgency = parse_urgency(&alert.urgency);
+        let bypass_quiet =
+            urgency == Urgency::High && inner.config.high_urgency_bypasses_quiet_hours;
+        let mut skipped = Vec::new();
+        let mut eligible = Vec::new();
+        for target in targets {
+            let device = &target.device;
+            let skip = |status: DeliveryStatus| {
+                inner
+                    .metrics
+                    .count(channel(&device.address), status.as_str());
+                DeliveryRecord {
+                    user_id: device.user_id,
+                    device_id: device.id,
+                    status,
+                    reason: None,
+                    attempts: 0,
+                    at: now,
+                }
+            };
+            let Some(topics) = followed.get(&device.user_id) else {
+                skipped.push(skip(DeliveryStatus::Unfollowed));
+                continue;
+            };
+            let tz = target
+                .preferences
+                .as_ref()
+                .map(|p| p.timezone)
+                .or_else(|| {
+                    device
+                        .timezone
+                        .as_deref()
+                        .and_then(|t| t.parse::<Tz>().ok())
+                })
+                .unwrap_or(Tz::UTC);
+            let cap = target
+                .preferences
+                .as_ref()
+                .map_or(inner.config.default_max_alerts_per_day, |p| {
+                    u32::from(p.max_alerts_per_day)
+                });
+            let day_start = local_day_start(tz, now);
+            let today = sent_today.get(&device.id).map_or(0, |times| {
+                times.iter().filter(|at| **at >= day_start).count()
+            });
+            let quiet = target
+                .preferences
+                .as_ref()
+                .and_then(|p| p.quiet_hours)
+                .is_some_and(|q| q.contains(tz, now));
+            if today >= cap as usize {
+                skipped.push(skip(DeliveryStatus::DailyCap));
+            } else if quiet && !bypass_quiet {
+                skipped.push(skip(DeliveryStatus::QuietHours));
+            } else {
+                let topic = alert
+                    .topics
+                    .iter()
+                    .find(|t| topics.contains(t))
+                    .cloned()
+                    .unwrap_or_default();
+                eligible.push((target, topic));
+            }
+        }
+        // Claimed only for devices about to be sent, so a skipped device may get the story later.
+        let eligible_ids: Vec<Uuid> = eligible.iter().map(|(t, _)| t.device.id).collect();
+        let claimed: HashSet<Uuid> = queue::claim_story(db, alert, &eligible_ids)
+            .await?
+            .into_iter()
+            .collect();
+        let mut sends = Vec::new();
+        for (target, topic) in eligible {
+            if claimed.contains(&target.device.id) {
+                sends.push((target, topic));
+            } else {
+                inner
+                    .metrics
+                    .count(channel(&target.device.address), "duplicate");
+                skipped.push(DeliveryRecord {
+                    user_id: target.device.user_id,
+                    device_id: target.device.id,
+                    status: DeliveryStatus::Duplicate,
+                    reason: None,
+                    attempts: 0,
+                    at: now,
+                });
+            }
+        }
+        queue::record(db, alert, &skipped).await?;
+
+        let mut outcomes = futures::stream::iter(sends)
+            .map(|(target, topic)| self.deliver(alert, target, topic, stop))
+            .buffer_unordered(inner.settings.concurrency.max(1));
+        let mut pending = Vec::with_capacity(inner.settings.record_chunk);
+        while let Some(outcome) = outcomes.next().await {
+            if let Some(record) = outcome {
+                pending.push(record);
+            }
+            if pending.len() >= inner.settings.record_chunk {
+                queue::record(db, alert, &pending).await?;
+                pending.clear();
+            }
+        }
+        queue::record(db, alert, &pending).await
+    }
+
+    /// Sends one alert to one device, retrying transient failures with exponential backoff
+    /// and jitter (at least the service's `Retry-After`) until the alert's TTL runs out.
+    async fn deliver(
+        &self,
+        alert: &QueuedAlert,
+        target: Target,
+        topic: String,
+        stop: &CancellationToken,
+    ) -> Delivered {
+        let inner = &self.inner;
+        let device = target.device;
+        let channel = channel(&device.address);
+        let urgency = parse_urgency(&alert.urgency);
+        let expires_at = alert.expires_at();
+        let mut attempts = 0u32;
+        let record = |status, reason, attempts| DeliveryRecord {
+            user_id: device.user_id,
+            device_id: device.id,
+            status,
+            reason,
+            attempts,
+            at: Utc::now(),
+        };
+        loop {
+            if stop.is_cancelled() {
+                return None;
+            }
+            attempts += 1;
+            let now = Utc::now();
+            let payload = AlertPayload {
+                alert_id: alert.id,
+                title: alert.title.clone(),
+                body: alert.body.clone(),
+                url: alert.url.clone(),
+                article_id: alert.article_id,
+                story_id: alert.story_id,
+                topic: topic.clone(),
+                image_url: alert.image_url.clone(),
+                sent_at: now,
+            };
+            let ttl = u32::try_from((expires_at - now).num_seconds().max(0)).unwrap_or(u32::MAX);
+            let opts = MessageOptions::for_alert(&payload, urgency, ttl);
+            let outcome = tokio::select! {
+                _ = stop.cancelled() => return None,
+                outcome = self.send_once(&device.address, &payload, &opts) => outcome,
+            };
+            match outcome {
+                DeliveryOutcome::Sent => {
+                    inner.metrics.count(channel, "sent");
+                    let latency = (Utc::now() - alert.created_at).num_milliseconds().max(0);
+                    inner.metrics.latency.observe(latency as f64 / 1000.0);
+                    return Some(record(DeliveryStatus::Sent, None, attempts));
+                }
+                DeliveryOutcome::Gone => {
+                    inner.metrics.count(channel, "pruned");
+                    let reason = "the push service says the device is gone";
+                    if let Err(err) = devices::mark_dead(&inner.db, device.id, reason).await {
+                        tracing::warn!(device = %device.id, error = %err, "cannot mark device dead");
+                    }
+                    return Some(record(
+                        DeliveryStatus::Pruned,
+                        Some(reason.into()),
+                        attempts,
+                    ));
+                }
+                DeliveryOutcome::Failed { reason } => {
+                    inner.metrics.count(channel, "failed");
+                    return Some(record(DeliveryStatus::Failed, Some(reason), attempts));
+                }
+                DeliveryOutcome::Retry { after, reason } => {
+                    let delay = retry_delay(&inner.settings, attempts, after);
+                    let resume = Utc::now()
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    if resume >= expires_at {
+                        inner.metrics.count(channel, "failed");
+                        let reason = format!("TTL ran out after {attempts} attempt(s): {reason}");
+                        return Some(record(DeliveryStatus::Failed, Some(reason), attempts));
+                    }
+                    inner.metrics.count(channel, "retried");
+                    tracing::debug!(device = %device.id, ?delay, %reason, "delivery will be retried");
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    // Time has passed: the alert may have been cancelled, the device removed.
+                    match queue::alert(&inner.db, alert.id).await {
+                        Ok(current) if !current.state.is_active() => return None,
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = %err, "cannot re-check the alert"),
+                    }
+                    match queue::still_targeted(&inner.db, device.id, &alert.topics).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            inner.metrics.count(channel, "unfollowed");
+                            return Some(record(DeliveryStatus::Unfollowed, None, attempts));
+                        }
+                        Err(err) => tracing::warn!(error = %err, "cannot re-check the device"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        address: &DeviceAddress,
+        payload: &AlertPayload,
+        opts: &MessageOptions,
+    ) -> DeliveryOutcome {
+        let senders = &self.inner.senders;
+        match address {
+            DeviceAddress::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => {
+                let Some(sender) = &senders.webpush else {
+                    return DeliveryOutcome::failed("Web Push is not configured");
+                };
+                let endpoint = match Url::parse(endpoint) {
+                    Ok(url) => url,
+                    Err(e) => return DeliveryOutcome::failed(format!("bad endpoint: {e}")),
+                };
+                let keys = match SubscriptionKeys::from_bytes(p256dh, auth) {
+                    Ok(keys) => keys,
+                    Err(e) => {
+                        return DeliveryOutcome::failed(format!("bad subscription keys: {e:?}"));
+                    }
+                };
+                sender
+                    .send(&WebPushSubscription { endpoint, keys }, payload, opts)
+                    .await
+            }
+            DeviceAddress::Fcm { token } => match &senders.fcm {
+                Some(sender) => sender.send(token, payload, opts).await,
+                None => DeliveryOutcome::failed("FCM is not enabled"),
+            },
+            DeviceAddress::Apns { token, environment } => match &senders.apns {
+                Some(sender) => {
+                    let environment = match environment {
+                        StoreApnsEnvironment::Production => ApnsEnvironment::Production,
+                        StoreApnsEnvironment::Sandbox => ApnsEnvironment::Sandbox,
+                    };
+                    sender.send(token, environment, payload, opts).await
+                }
+                None => DeliveryOutcome::failed("APNs is not enabled"),
+            },
+        }
+    }
+}
+
+/// Stops a spawned task when dropped, so a dropped step never leaves its heartbeat renewing.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the lease every third of its length; cancels the batch when the lease is lost or the
+/// alert stopped being deliverable (cancelled, expired).
+async fn heartbeat(
+    db: Db,
+    lease: Lease,
+    lease_for: Duration,
+    batch_stop: CancellationToken,
+    lost: Arc<AtomicBool>,
+) {
+    let every = (lease_for / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = batch_stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match queue::renew(&db, &lease, lease_for).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::SeqCst);
+                batch_stop.cancel();
+                return;
+            }
+            Err(err) => tracing::warn!(batch = %lease.batch_id, error = %err, "cannot renew lease"),
+        }
+    }
+}
+
+/// Parses an alert, story or article id as typed on a command line.
+pub fn parse_id(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text.trim()).map_err(|e| format!("`{text}` is not an id: {e}"))
+}
+
+/// The RFC 8030 urgency of a stored alert urgency (`normal` when unknown).
+pub fn parse_urgency(text: &str) -> Urgency {
+    match text {
+        "high" => Urgency::High,
+        "low" => Urgency::Low,
+        "very-low" => Urgency::VeryLow,
+        _ => Urgency::Normal,
+    }
+}
+
+fn channel(address: &DeviceAddress) -> &'static str {
+    match address {
+        DeviceAddress::WebPush { .. } => "webpush",
+        DeviceAddress::Fcm { .. } => "fcm",
+        DeviceAddress::Apns { .. } => "apns",
+    }
+}
+
+/// `base · 2^(attempt-1)` capped at `max`, scaled by a random factor in [0.5, 1], and never
+/// sooner than the push service's `Retry-After`.
+pub fn retry_delay(
+    settings: &FanoutSettings,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let backoff = settings
+        .retry_base
+        .saturating_mul(1u32 << exponent)
+        .min(settings.retry_max);
+    let jittered = backoff.mul_f64(rand::random_range(0.5..=1.0));
+    retry_after.map_or(jittered, |after| after.max(jittered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_honours_retry_after() {
+        let settings = FanoutSettings::default();
+        for attempt in 1..=12 {
+            let d = retry_delay(&settings, attempt, None);
+            let full = settings
+                .retry_base
+                .saturating_mul(1 << (attempt - 1))
+                .min(settings.retry_max);
+            assert!(d <= full && d >= full / 2, "{attempt}: {d:?}");
+        }
+        let d = retry_delay(&settings, 1, Some(Duration::from_secs(2)));
+        assert!(d >= Duration::from_secs(2));
+        assert_eq!(parse_urgency("high"), Urgency::High);
+        assert_eq!(parse_urgency("whatever"), Urgency::Normal);
+    }
+}

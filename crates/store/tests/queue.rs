@@ -1,0 +1,324 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The notifier's durable queue: planning, leasing, lease takeover, completion, cancel,
+//! counters, and the once-per-story claim, on SQLite and (with HERALD_TEST_DATABASE_URL)
+//! PostgreSQL.
+
+use chrono::Utc;
+use herald_store::devices::{self, DeviceAddress, NewDevice};
+use herald_store::queue::{self, AlertState, DeliveryRecord, DeliveryStatus, NewQueuedAlert};
+use herald_store::testing::TestDb;
+use herald_store::topics::{self, Topic};
+use herald_store::users::{self, NewUser, Role};
+use herald_store::{Db, StoreError, subscriptions};
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+async fn setup() -> (TestDb, Db) {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect().await;
+    let topic = Topic {
+        slug: "world".into(),
+        name: "World".into(),
+        description: String::new(),
+        keywords: vec![],
+        min_sources: 3,
+        window_minutes: 60,
+    };
+    topics::sync(&db, &[topic]).await.unwrap();
+    (test_db, db)
+}
+
+/// `n` readers following `world`, one Web Push device each; returns the device ids in order.
+async fn audience(db: &Db, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let user = users::create(
+            db,
+            NewUser {
+                email: None,
+                display_name: None,
+                password_hash: None,
+                role: Role::Reader,
+                is_anonymous: true,
+            },
+        )
+        .await
+        .unwrap();
+        subscriptions::add(db, user.id, "world").await.unwrap();
+        let device = devices::register(
+            db,
+            NewDevice {
+                user_id: user.id,
+                address: DeviceAddress::WebPush {
+                    endpoint: format!("https://push.example/{i}"),
+                    p256dh: vec![4; 65],
+                    auth: vec![1; 16],
+                },
+                locale: None,
+                timezone: None,
+            },
+            20,
+        )
+        .await
+        .unwrap();
+        ids.push(device.id);
+    }
+    ids.sort();
+    ids
+}
+
+fn new_alert(story: Option<Uuid>) -> NewQueuedAlert {
+    NewQueuedAlert {
+        story_id: story,
+        article_id: None,
+        topics: vec!["world".into()],
+        title: "Breaking".into(),
+        body: "Something happened".into(),
+        url: "https://herald.example/a".into(),
+        image_url: None,
+        urgency: "normal".into(),
+        ttl_seconds: 3600,
+        trigger: "editor".into(),
+        created_by: None,
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn an_alert_is_planned_in_keyset_batches_and_finishes_when_all_are_done() {
+    let (_t, db) = setup().await;
+    let devices = audience(&db, 7).await;
+    let alert = queue::enqueue(&db, new_alert(None)).await.unwrap();
+    assert_eq!(alert.state, AlertState::Queued);
+
+    let mut seen = Vec::new();
+    let mut leases = Vec::new();
+    while let Some(lease) = queue::lease(&db, "a", LEASE, 3).await.unwrap() {
+        let targets = queue::batch_targets(&db, &lease).await.unwrap();
+        assert!(targets.len() <= 3);
+        seen.extend(targets.iter().map(|t| t.device.id));
+        leases.push(lease);
+    }
+    // 3 + 3 + 1: the last page is short, so no further batch is queued.
+    assert_eq!(leases.len(), 3);
+    assert_eq!(seen, devices, "every device once, in keyset order");
+    let counters = queue::counters(&db, alert.id).await.unwrap();
+    assert_eq!(counters.targeted, 7);
+    assert_eq!(counters.state, AlertState::Sending);
+    assert_eq!(queue::depth(&db).await.unwrap(), 3);
+
+    for lease in &leases[..2] {
+        assert!(queue::complete(&db, lease).await.unwrap());
+    }
+    assert_eq!(
+        queue::counters(&db, alert.id).await.unwrap().state,
+        AlertState::Sending
+    );
+    assert!(queue::complete(&db, &leases[2]).await.unwrap());
+    let done = queue::counters(&db, alert.id).await.unwrap();
+    assert_eq!(done.state, AlertState::Done);
+    assert!(done.finished_at.is_some());
+    assert_eq!(queue::depth(&db).await.unwrap(), 0);
+    // Completing twice is refused: the lease is no longer held.
+    assert!(!queue::complete(&db, &leases[0]).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_exact_multiple_ends_with_an_empty_batch() {
+    let (_t, db) = setup().await;
+    audience(&db, 4).await;
+    let alert = queue::enqueue(&db, new_alert(None)).await.unwrap();
+    let mut leases = Vec::new();
+    while let Some(lease) = queue::lease(&db, "a", LEASE, 2).await.unwrap() {
+        leases.push(lease);
+    }
+    assert_eq!(leases.len(), 3);
+    let last = &leases[2];
+    assert_eq!(last.until, None);
+    assert!(queue::batch_targets(&db, last).await.unwrap().is_empty());
+    for lease in &leases {
+        queue::complete(&db, lease).await.unwrap();
+    }
+    let c = queue::counters(&db, alert.id).await.unwrap();
+    assert_eq!((c.state, c.targeted), (AlertState::Done, 4));
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_over_and_the_old_holder_loses_it() {
+    let (_t, db) = setup().await;
+    audience(&db, 2).await;
+    queue::enqueue(&db, new_alert(None)).await.unwrap();
+    let first = queue::lease(&db, "crashed", Duration::from_millis(200), 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(queue::lease(&db, "b", LEASE, 10).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let taken = queue::lease(&db, "b", LEASE, 10).await.unwrap().unwrap();
+    assert_eq!(taken.batch_id, first.batch_id);
+    assert_eq!(taken.attempts, 2);
+    assert_eq!(taken.until, first.until, "the plan survives the takeover");
+    assert!(!queue::renew(&db, &first, LEASE).await.unwrap());
+    assert!(!queue::complete(&db, &first).await.unwrap());
+    assert!(queue::renew(&db, &taken, LEASE).await.unwrap());
+    assert!(queue::complete(&db, &taken).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_released_batch_can_be_leased_at_once() {
+    let (_t, db) = setup().await;
+    audience(&db, 2).await;
+    queue::enqueue(&db, new_alert(None)).await.unwrap();
+    let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
+    queue::release(&db, &lease).await.unwrap();
+    let again = queue::lease(&db, "b", LEASE, 10).await.unwrap().unwrap();
+    assert_eq!(again.batch_id, lease.batch_id);
+}
+
+#[tokio::test]
+async fn cancel_stops_queued_and_leased_batches() {
+    let (_t, db) = setup().await;
+    audience(&db, 5).await;
+    let alert = queue::enqueue(&db, new_alert(None)).await.unwrap();
+    let lease = queue::lease(&db, "a", LEASE, 2).await.unwrap().unwrap();
+    let counters = queue::cancel(&db, alert.id).await.unwrap();
+    assert_eq!(counters.state, AlertState::Cancelled);
+    assert!(queue::lease(&db, "b", LEASE, 2).await.unwrap().is_none());
+    assert!(!queue::renew(&db, &lease, LEASE).await.unwrap());
+    assert!(matches!(
+        queue::cancel(&db, alert.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        queue::cancel(&db, Uuid::now_v7()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn alerts_past_their_ttl_expire() {
+    let (_t, db) = setup().await;
+    audience(&db, 1).await;
+    let alert = queue::enqueue(
+        &db,
+        NewQueuedAlert {
+            ttl_seconds: 60,
+            ..new_alert(None)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(queue::expire_due(&db, Utc::now()).await.unwrap(), 0);
+    let later = Utc::now() + chrono::Duration::seconds(61);
+    assert_eq!(queue::expire_due(&db, later).await.unwrap(), 1);
+    let c = queue::counters(&db, alert.id).await.unwrap();
+    assert_eq!(c.state, AlertState::Expired);
+    assert!(queue::lease(&db, "a", LEASE, 10).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_story_is_claimed_once_per_device_and_outcomes_count() {
+    let (_t, db) = setup().await;
+    let devices = audience(&db, 3).await;
+    let story = Uuid::now_v7();
+    let first = queue::enqueue(&db, new_alert(Some(story))).await.unwrap();
+    let second = queue::enqueue(&db, new_alert(Some(story))).await.unwrap();
+    let claimed = queue::claim_story(&db, &first, &devices[..2])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // The same alert claiming again (a takeover) keeps its claims.
+    let again = queue::claim_story(&db, &first, &devices).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert!(
+        queue::claim_story(&db, &second, &devices)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let targets = {
+        let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
+        queue::batch_targets(&db, &lease).await.unwrap()
+    };
+    let now = Utc::now();
+    let records: Vec<DeliveryRecord> = targets
+        .iter()
+        .zip([
+            DeliveryStatus::Sent,
+            DeliveryStatus::Pruned,
+            DeliveryStatus::QuietHours,
+        ])
+        .map(|(t, status)| DeliveryRecord {
+            user_id: t.device.user_id,
+            device_id: t.device.id,
+            status,
+            reason: None,
+            attempts: 1,
+            at: now,
+        })
+        .collect();
+    queue::record(&db, &first, &records).await.unwrap();
+    // Recording again is a no-op: one outcome per alert and device.
+    queue::record(&db, &first, &records).await.unwrap();
+    let c = queue::counters(&db, first.id).await.unwrap();
+    assert_eq!((c.sent, c.pruned, c.skipped_quiet_hours), (1, 1, 1));
+    let recorded: HashSet<Uuid> = queue::already_recorded(&db, first.id, &devices)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(recorded.len(), 3);
+    let sent = queue::sent_times(&db, &devices, now - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_lessees_never_get_the_same_batch() {
+    let (_t, db) = setup().await;
+    audience(&db, 40).await;
+    for _ in 0..3 {
+        queue::enqueue(&db, new_alert(None)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let owner = format!("w{worker}");
+            loop {
+                match queue::lease(&db, &owner, LEASE, 5).await {
+                    Ok(Some(lease)) => {
+                        let targets = queue::batch_targets(&db, &lease).await.unwrap();
+                        got.push((
+                            lease.batch_id,
+                            lease.alert.id,
+                            targets.iter().map(|t| t.device.id).collect::<Vec<_>>(),
+                        ));
+                        assert!(queue::complete(&db, &lease).await.unwrap());
+                    }
+                    Ok(None) => break,
+                    // SQLite may report a busy database under contention; try again.
+                    Err(StoreError::Other(_)) => tokio::task::yield_now().await,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            got
+        }));
+    }
+    let mut batches = HashSet::new();
+    let mut deliveries = HashSet::new();
+    for task in tasks {
+        for (batch, alert, devices) in task.await.unwrap() {
+            assert!(batches.insert(batch), "batch {batch} leased twice");
+            for device in devices {
+                assert!(deliveries.insert((alert, device)), "device twice");
+            }
+        }
+    }
+    assert_eq!(deliveries.len(), 3 * 40);
+}

@@ -1,0 +1,851 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Breaking alerts end to end (SPEC §3 "Newsroom", §4): an editor sends, the notifier fans out
+//! to local Web Push, FCM and APNs services that speak the real protocols.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use herald::config::Config;
+use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
+use herald_store::users::Role;
+use herald_tests::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "a long and unusual passphrase 42";
+
+struct Newsroom {
+    app: TestApp,
+    push: FakeWebPush,
+    editor: String,
+}
+
+impl Newsroom {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let push = FakeWebPush::start().await.unwrap();
+        let app = TestApp::spawn_with(|config| {
+            // A hanging receiver must time out quickly.
+            config.push.webpush.timeout_seconds = 1;
+            adjust(config);
+        })
+        .await;
+        let db = app.db.connect().await;
+        let email = format!("editor-{}@herald.example", uuid::Uuid::now_v7().simple());
+        herald::create_user(&db, &email, PASSWORD, Role::Editor, None)
+            .await
+            .unwrap();
+        let login: Value = app
+            .post_json(
+                "/v1/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let editor = login["access_token"].as_str().unwrap().to_string();
+        Self { app, push, editor }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An anonymous reader following `topic`: their access token.
+    async fn reader(&self, topic: &str) -> String {
+        let body: Value = self
+            .app
+            .post_json("/v1/auth/anonymous", &json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let followed = self
+            .call(
+                Method::POST,
+                "/v1/me/subscriptions",
+                &token,
+                Some(json!({"topic": topic})),
+            )
+            .await;
+        assert_eq!(followed.status(), StatusCode::OK);
+        token
+    }
+
+    /// Registers a fresh browser subscription for the reader.
+    async fn browser(&self, token: &str) -> FakeSubscription {
+        let sub = self.push.new_subscription().unwrap();
+        let device = json!({
+            "platform": "web",
+            "subscription": {
+                "endpoint": sub.subscription.endpoint.to_string(),
+                "keys": {
+                    "p256dh": URL_SAFE_NO_PAD.encode(sub.subscription.keys.p256dh()),
+                    "auth": URL_SAFE_NO_PAD.encode(sub.subscription.keys.auth()),
+                }
+            },
+            "timezone": "UTC"
+        });
+        let registered = self
+            .call(Method::POST, "/v1/devices", token, Some(device))
+            .await;
+        assert_eq!(registered.status(), StatusCode::CREATED);
+        sub
+    }
+
+    async fn send(&self, alert: Value) -> String {
+        let response = self
+            .call(Method::POST, "/v1/admin/alerts", &self.editor, Some(alert))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn status(&self, id: &str) -> Value {
+        let response = self
+            .call(
+                Method::GET,
+                &format!("/v1/admin/alerts/{id}"),
+                &self.editor,
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Polls the alert until it leaves `queued`/`sending`.
+    async fn finished(&self, id: &str, within: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let status = self.status(id).await;
+            if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
+                return status;
+            }
+            assert!(start.elapsed() < within, "alert still {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Successful deliveries to `sub`.
+    fn delivered(&self, sub: &FakeSubscription) -> Vec<Value> {
+        self.push
+            .received_for(&sub.id)
+            .into_iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .map(|r| r.payload::<Value>().unwrap())
+            .collect()
+    }
+
+    async fn until_delivered(&self, sub: &FakeSubscription, within: Duration) -> Duration {
+        let start = Instant::now();
+        while self.delivered(sub).is_empty() {
+            assert!(start.elapsed() < within, "nothing delivered to {}", sub.id);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+}
+
+fn alert(title: &str) -> Value {
+    json!({
+        "title": title,
+        "body": "Details to follow",
+        "url": "https://herald.example/articles/1",
+        "topics": ["world"],
+    })
+}
+
+fn field_names(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn every_follower_device_gets_the_alert_once_with_every_field() {
+    let room = Newsroom::start().await;
+    let alice = room.reader("world").await;
+    let bob = room.reader("world").await;
+    let carol = room.reader("business").await;
+    let alice_phone = room.browser(&alice).await;
+    let alice_laptop = room.browser(&alice).await;
+    let bob_browser = room.browser(&bob).await;
+    let carol_browser = room.browser(&carol).await;
+
+    let story = uuid::Uuid::now_v7().to_string();
+    let article = uuid::Uuid::now_v7().to_string();
+    let mut request = alert("Earthquake off the coast");
+    request["story_id"] = json!(story);
+    request["article_id"] = json!(article);
+    request["urgency"] = json!("high");
+    request["ttl_seconds"] = json!(600);
+    let id = room.send(request).await;
+    let status = room.finished(&id, WAIT).await;
+
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["targeted"], 3);
+    assert_eq!(status["sent"], 3);
+    assert_eq!(status["failed"], 0);
+    assert_eq!(status["pruned"], 0);
+    assert_eq!(
+        status["skipped"],
+        json!({"quiet_hours": 0, "daily_cap": 0, "duplicate": 0})
+    );
+    assert_eq!(status["opened"], 0);
+    assert!(status["finished_at"].is_string());
+    assert!(status["created_at"].is_string());
+
+    for sub in [&alice_phone, &alice_laptop, &bob_browser] {
+        let payloads = room.delivered(sub);
+        assert_eq!(payloads.len(), 1, "exactly one push to {}", sub.id);
+        let p = &payloads[0];
+        assert_eq!(p["alert_id"], id);
+        assert_eq!(p["title"], "Earthquake off the coast");
+        assert_eq!(p["body"], "Details to follow");
+        assert_eq!(p["url"], "https://herald.example/articles/1");
+        assert_eq!(p["article_id"], article);
+        assert_eq!(p["story_id"], story);
+        assert_eq!(p["topic"], "world");
+        assert_eq!(p["image_url"], Value::Null);
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(p["sent_at"].as_str().unwrap()).is_ok(),
+            "{p}"
+        );
+        let received = &room.push.received_for(&sub.id)[0];
+        assert_eq!(received.header("urgency"), Some("high"));
+        assert!(received.header("topic").is_some(), "Topic from the story");
+        let ttl: u32 = received.header("ttl").unwrap().parse().unwrap();
+        assert!(ttl > 500 && ttl <= 600, "{ttl}");
+    }
+    assert!(room.delivered(&carol_browser).is_empty());
+    assert!(
+        room.push.rejected().is_empty(),
+        "{:?}",
+        room.push.rejected()
+    );
+
+    let inbox: Value = room
+        .call(Method::GET, "/v1/me/alerts", &alice, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1, "{inbox}");
+    assert_eq!(inbox["items"][0]["id"], id);
+    let opened = room
+        .call(
+            Method::POST,
+            &format!("/v1/alerts/{id}/opened"),
+            &alice,
+            None,
+        )
+        .await;
+    assert!(opened.status().is_success());
+    assert_eq!(room.status(&id).await["opened"], 1);
+
+    let metrics = room.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"herald_notifier_deliveries_total{channel="webpush",outcome="sent"} 3"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("herald_notifier_alert_to_delivery_seconds_count 3"));
+    assert!(metrics.contains("herald_notifier_queue_depth"));
+}
+
+#[tokio::test]
+async fn only_editors_send_and_every_missing_field_is_named() {
+    let room = Newsroom::start().await;
+    let reader = room.reader("world").await;
+    let refused = room
+        .call(Method::POST, "/v1/admin/alerts", &reader, Some(alert("x")))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let invalid = room
+        .call(
+            Method::POST,
+            "/v1/admin/alerts",
+            &room.editor,
+            Some(json!({"article_id": uuid::Uuid::now_v7(), "urgency": "now", "ttl_seconds": 1})),
+        )
+        .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mut fields = field_names(&invalid.json().await.unwrap());
+    fields.sort();
+    assert_eq!(fields, ["title", "topics", "ttl_seconds", "urgency", "url"]);
+
+    let mut unknown = alert("x");
+    unknown["topics"] = json!(["no-such-topic"]);
+    let response = room
+        .call(
+            Method::POST,
+            "/v1/admin/alerts",
+            &room.editor,
+            Some(unknown),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field_names(&response.json().await.unwrap()), ["topics"]);
+
+    let missing = room
+        .call(
+            Method::GET,
+            &format!("/v1/admin/alerts/{}", uuid::Uuid::now_v7()),
+            &room.editor,
+            None,
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_without_stalling_the_others() {
+    let room = Newsroom::start().await;
+    let throttled = room.browser(&room.reader("world").await).await;
+    let flaky = room.browser(&room.reader("world").await).await;
+    let hanging = room.browser(&room.reader("world").await).await;
+    let healthy = room.browser(&room.reader("world").await).await;
+    room.push
+        .script(&throttled.id, [Scripted::retry_after(429, 2)]);
+    room.push.script(
+        &flaky.id,
+        [
+            Scripted::status(500),
+            Scripted::status(500),
+            Scripted::status(500),
+        ],
+    );
+    room.push.script(&hanging.id, [Scripted::Hang]);
+
+    let sent_at = Instant::now();
+    let id = room.send(alert("Markets tumble")).await;
+    // The healthy device is not held up by the hanging one (1 s timeout) or the throttled one.
+    room.until_delivered(&healthy, Duration::from_secs(5)).await;
+    assert!(
+        room.delivered(&throttled).is_empty() && room.delivered(&hanging).is_empty(),
+        "the healthy device waited for the throttled or hanging one"
+    );
+    room.until_delivered(&throttled, WAIT).await;
+    assert!(
+        sent_at.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 2 was not honoured"
+    );
+    let status = room.finished(&id, WAIT).await;
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["sent"], 4);
+    assert_eq!(status["failed"], 0);
+    for sub in [&throttled, &flaky, &hanging, &healthy] {
+        assert_eq!(room.delivered(sub).len(), 1, "{}", sub.id);
+    }
+    assert_eq!(room.push.received_for(&flaky.id).len(), 4);
+    assert_eq!(room.push.received_for(&hanging.id).len(), 2);
+}
+
+#[tokio::test]
+async fn a_gone_device_is_pruned_and_later_alerts_skip_it() {
+    let room = Newsroom::start().await;
+    let reader = room.reader("world").await;
+    let gone = room.browser(&reader).await;
+    let other = room.browser(&room.reader("world").await).await;
+    room.push.script(&gone.id, [Scripted::status(410)]);
+
+    let first = room.send(alert("First")).await;
+    let status = room.finished(&first, WAIT).await;
+    assert_eq!(
+        (status["sent"].as_u64(), status["pruned"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let devices: Value = room
+        .call(Method::GET, "/v1/devices", &reader, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices, json!([]), "the pruned device is no longer listed");
+
+    let second = room.send(alert("Second")).await;
+    let status = room.finished(&second, WAIT).await;
+    assert_eq!(status["targeted"], 1);
+    assert_eq!(status["sent"], 1);
+    assert_eq!(room.push.received_for(&gone.id).len(), 1, "only the 410");
+    assert_eq!(room.delivered(&other).len(), 2);
+}
+
+fn hh_mm(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%H:%M").to_string()
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_alerts_unless_they_are_high_urgency() {
+    let room = Newsroom::start().await;
+    let reader = room.reader("world").await;
+    let browser = room.browser(&reader).await;
+    let now = chrono::Utc::now();
+    let prefs = json!({
+        "timezone": "UTC",
+        "quiet_hours": {
+            "start": hh_mm(now - chrono::Duration::hours(1)),
+            "end": hh_mm(now + chrono::Duration::hours(1)),
+        },
+        "max_alerts_per_day": 10
+    });
+    let saved = room
+        .call(Method::PUT, "/v1/me/preferences", &reader, Some(prefs))
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+
+    let normal = room.send(alert("Overnight news")).await;
+    let status = room.finished(&normal, WAIT).await;
+    assert_eq!(status["skipped"]["quiet_hours"], 1);
+    assert_eq!(status["sent"], 0);
+    assert!(room.delivered(&browser).is_empty());
+
+    let mut urgent = alert("War declared");
+    urgent["urgency"] = json!("high");
+    let urgent = room.send(urgent).await;
+    let status = room.finished(&urgent, WAIT).await;
+    assert_eq!(status["sent"], 1);
+    assert_eq!(status["skipped"]["quiet_hours"], 0);
+    assert_eq!(room.delivered(&browser).len(), 1);
+}
+
+#[tokio::test]
+async fn high_urgency_respects_quiet_hours_when_configured_to() {
+    let room = Newsroom::start_with(|c| c.push.high_urgency_bypasses_quiet_hours = false).await;
+    let reader = room.reader("world").await;
+    let browser = room.browser(&reader).await;
+    let now = chrono::Utc::now();
+    let prefs = json!({
+        "timezone": "UTC",
+        "quiet_hours": {
+            "start": hh_mm(now - chrono::Duration::hours(1)),
+            "end": hh_mm(now + chrono::Duration::hours(1)),
+        },
+        "max_alerts_per_day": 10
+    });
+    room.call(Method::PUT, "/v1/me/preferences", &reader, Some(prefs))
+        .await;
+    let mut urgent = alert("War declared");
+    urgent["urgency"] = json!("high");
+    let urgent = room.send(urgent).await;
+    let status = room.finished(&urgent, WAIT).await;
+    assert_eq!(status["skipped"]["quiet_hours"], 1);
+    assert!(room.delivered(&browser).is_empty());
+}
+
+#[tokio::test]
+async fn the_daily_cap_and_one_alert_per_story() {
+    let room = Newsroom::start().await;
+    let capped = room.reader("world").await;
+    let capped_browser = room.browser(&capped).await;
+    room.call(
+        Method::PUT,
+        "/v1/me/preferences",
+        &capped,
+        Some(json!({"timezone": "Asia/Kolkata", "quiet_hours": null, "max_alerts_per_day": 1})),
+    )
+    .await;
+    let regular_browser = room.browser(&room.reader("world").await).await;
+
+    let story = uuid::Uuid::now_v7();
+    let mut first = alert("Five publishers carry it");
+    first["story_id"] = json!(story);
+    let first = room.send(first).await;
+    assert_eq!(room.finished(&first, WAIT).await["sent"], 2);
+
+    // Another publisher's alert on the same story: nobody gets it twice.
+    let mut again = alert("Same story, new headline");
+    again["story_id"] = json!(story);
+    let again = room.send(again).await;
+    let status = room.finished(&again, WAIT).await;
+    assert_eq!(status["sent"], 0);
+    assert_eq!(
+        status["skipped"],
+        json!({"quiet_hours": 0, "daily_cap": 1, "duplicate": 1})
+    );
+
+    let mut other = alert("A different story");
+    other["story_id"] = json!(uuid::Uuid::now_v7());
+    let other = room.send(other).await;
+    let status = room.finished(&other, WAIT).await;
+    assert_eq!(status["sent"], 1);
+    assert_eq!(status["skipped"]["daily_cap"], 1);
+    assert_eq!(room.delivered(&capped_browser).len(), 1);
+    assert_eq!(room.delivered(&regular_browser).len(), 2);
+}
+
+#[tokio::test]
+async fn a_reader_who_unfollows_mid_fan_out_gets_nothing() {
+    let room = Newsroom::start().await;
+    let reader = room.reader("world").await;
+    let browser = room.browser(&reader).await;
+    room.push
+        .script(&browser.id, [Scripted::retry_after(503, 2)]);
+    let id = room.send(alert("Developing story")).await;
+    let start = Instant::now();
+    while room.push.received_for(&browser.id).is_empty() {
+        assert!(start.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let removed = room
+        .call(Method::DELETE, "/v1/me/subscriptions/world", &reader, None)
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let status = room.finished(&id, WAIT).await;
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["sent"], 0);
+    assert!(room.delivered(&browser).is_empty());
+    assert_eq!(room.push.received_for(&browser.id).len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_stops_what_has_not_been_sent() {
+    let room = Newsroom::start().await;
+    let browser = room.browser(&room.reader("world").await).await;
+    room.push
+        .script(&browser.id, [Scripted::retry_after(503, 2)]);
+    let id = room.send(alert("Retracted")).await;
+    let start = Instant::now();
+    while room.push.received_for(&browser.id).is_empty() {
+        assert!(start.elapsed() < WAIT);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancelled = room
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/alerts/{id}"),
+            &room.editor,
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    let body: Value = cancelled.json().await.unwrap();
+    assert_eq!(body["state"], "cancelled");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(room.delivered(&browser).is_empty(), "sent after cancel");
+    assert_eq!(room.status(&id).await["state"], "cancelled");
+    let again = room
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/alerts/{id}"),
+            &room.editor,
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn fcm_and_apns_devices_get_every_field() {
+    let fcm = FakeFcm::start().await.unwrap();
+    let apns = FakeApns::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("herald-keys-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let account_file = dir.join("service-account.json");
+    std::fs::write(&account_file, fcm.service_account_json()).unwrap();
+    let key_file = dir.join("AuthKey.p8");
+    std::fs::write(&key_file, apns.p8_pem()).unwrap();
+    let room = Newsroom::start_with(|config| {
+        fcm.configure(&mut config.push);
+        apns.configure(&mut config.push);
+        config.push.fcm.service_account_file = Some(account_file.clone());
+        config.push.apns.key_file = Some(key_file.clone());
+    })
+    .await;
+    let android = room.reader("world").await;
+    let registered = room
+        .call(
+            Method::POST,
+            "/v1/devices",
+            &android,
+            Some(json!({"platform": "android", "token": "fcm-registration-token-1"})),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let ios = room.reader("world").await;
+    let apns_token = "ab".repeat(32);
+    let registered = room
+        .call(
+            Method::POST,
+            "/v1/devices",
+            &ios,
+            Some(json!({"platform": "ios", "token": apns_token, "environment": "sandbox"})),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let story = uuid::Uuid::now_v7().to_string();
+    let mut request = alert("Election called");
+    request["story_id"] = json!(story);
+    request["image_url"] = json!("https://herald.example/i.jpg");
+    let id = room.send(request).await;
+    let status = room.finished(&id, WAIT).await;
+    assert_eq!(status["sent"], 2, "{status}");
+
+    let messages = fcm.messages();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m.device_token, "fcm-registration-token-1");
+    assert_eq!(m.data("alert_id"), Some(id.as_str()));
+    assert_eq!(m.data("title"), Some("Election called"));
+    assert_eq!(m.data("body"), Some("Details to follow"));
+    assert_eq!(m.data("url"), Some("https://herald.example/articles/1"));
+    assert_eq!(m.data("story_id"), Some(story.as_str()));
+    assert_eq!(m.data("topic"), Some("world"));
+    assert_eq!(m.data("image_url"), Some("https://herald.example/i.jpg"));
+    assert!(m.data("sent_at").is_some());
+    assert_eq!(
+        m.body["message"]["notification"]["title"],
+        "Election called"
+    );
+
+    let notes = apns.received();
+    assert_eq!(notes.len(), 1);
+    let n = &notes[0];
+    assert_eq!(n.device_token, apns_token);
+    assert_eq!(n.header("apns-push-type"), Some("alert"));
+    assert!(n.header("apns-collapse-id").is_some());
+    assert_eq!(n.body["alert_id"], id);
+    assert_eq!(n.body["title"], "Election called");
+    assert_eq!(n.body["url"], "https://herald.example/articles/1");
+    assert_eq!(n.body["story_id"], story);
+    assert_eq!(n.body["topic"], "world");
+    assert_eq!(n.body["image_url"], "https://herald.example/i.jpg");
+    assert!(n.body["sent_at"].is_string());
+    assert_eq!(n.body["aps"]["alert"]["title"], "Election called");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+mod durability {
+    //! The fan-out without the API: notifiers that crash, and notifiers that share an alert.
+
+    use super::*;
+    use herald_notifier::config::PushConfig;
+    use herald_notifier::fanout::{Fanout, FanoutMetrics, FanoutSettings, Senders};
+    use herald_notifier::webpush::VapidKeys;
+    use herald_store::devices::{self, DeviceAddress, NewDevice};
+    use herald_store::queue::{self, AlertState, NewQueuedAlert};
+    use herald_store::testing::TestDb;
+    use herald_store::topics::{self, Topic};
+    use herald_store::users::{self, NewUser};
+    use herald_store::{Db, subscriptions};
+    use std::collections::HashMap;
+    use tokio_util::sync::CancellationToken;
+
+    async fn audience(db: &Db, push: &FakeWebPush, n: usize) -> Vec<FakeSubscription> {
+        topics::sync(
+            db,
+            &[Topic {
+                slug: "world".into(),
+                name: "World".into(),
+                description: String::new(),
+                keywords: vec![],
+                min_sources: 3,
+                window_minutes: 60,
+            }],
+        )
+        .await
+        .unwrap();
+        let mut subs = Vec::new();
+        for _ in 0..n {
+            let user = users::create(
+                db,
+                NewUser {
+                    email: None,
+                    display_name: None,
+                    password_hash: None,
+                    role: Role::Reader,
+                    is_anonymous: true,
+                },
+            )
+            .await
+            .unwrap();
+            subscriptions::add(db, user.id, "world").await.unwrap();
+            let sub = push.new_subscription().unwrap();
+            devices::register(
+                db,
+                NewDevice {
+                    user_id: user.id,
+                    address: DeviceAddress::WebPush {
+                        endpoint: sub.subscription.endpoint.to_string(),
+                        p256dh: sub.subscription.keys.p256dh().to_vec(),
+                        auth: sub.subscription.keys.auth().to_vec(),
+                    },
+                    locale: None,
+                    timezone: None,
+                },
+                20,
+            )
+            .await
+            .unwrap();
+            subs.push(sub);
+        }
+        subs
+    }
+
+    fn notifier(db: &Db, batch_size: u64) -> Fanout {
+        let config = PushConfig {
+            allow_insecure_endpoints: true,
+            ..PushConfig::default()
+        };
+        let senders = Senders::from_config(&config, VapidKeys::generate().unwrap()).unwrap();
+        let settings = FanoutSettings {
+            batch_size,
+            lease_for: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(50),
+            ..FanoutSettings::default()
+        };
+        Fanout::new(
+            db.clone(),
+            config,
+            senders,
+            FanoutMetrics::unregistered(),
+            settings,
+        )
+    }
+
+    async fn enqueue(db: &Db) -> uuid::Uuid {
+        queue::enqueue(
+            db,
+            NewQueuedAlert {
+                story_id: Some(uuid::Uuid::now_v7()),
+                article_id: None,
+                topics: vec!["world".into()],
+                title: "Breaking".into(),
+                body: String::new(),
+                url: "https://herald.example/a".into(),
+                image_url: None,
+                urgency: "high".into(),
+                ttl_seconds: 600,
+                trigger: "editor".into(),
+                created_by: None,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    fn per_device(push: &FakeWebPush) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for r in push.received() {
+            if r.status.is_some_and(|s| (200..300).contains(&s)) {
+                *counts.entry(r.subscription_id).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    async fn until_done(db: &Db, alert: uuid::Uuid) -> queue::AlertCounters {
+        let start = Instant::now();
+        loop {
+            let c = queue::counters(db, alert).await.unwrap();
+            if !c.state.is_active() {
+                return c;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{c:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crashed_notifiers_batch_is_taken_over_and_every_device_gets_the_alert() {
+        let test_db = TestDb::new().await;
+        let db = test_db.connect().await;
+        let push = FakeWebPush::start().await.unwrap();
+        let subs = audience(&db, &push, 300).await;
+        let alert = enqueue(&db).await;
+
+        let crashing = notifier(&db, 50);
+        let task = tokio::spawn(async move { crashing.run(CancellationToken::new()).await });
+        let start = Instant::now();
+        while push.received().len() < 75 {
+            assert!(start.elapsed() < Duration::from_secs(30));
+            tokio::task::yield_now().await;
+        }
+        // A crash: no release, no completion; only the lease's expiry frees its batch.
+        task.abort();
+        let _ = task.await;
+        let at_crash = push.received().len();
+        assert!(at_crash < 300, "the fan-out finished before the crash");
+
+        let stop = CancellationToken::new();
+        let survivor = notifier(&db, 50);
+        let running = tokio::spawn({
+            let stop = stop.clone();
+            async move { survivor.run(stop).await }
+        });
+        let counters = until_done(&db, alert).await;
+        stop.cancel();
+        running.await.unwrap().unwrap();
+
+        assert_eq!(counters.state, AlertState::Done);
+        assert_eq!(counters.targeted, 300);
+        assert_eq!(counters.sent, 300, "{counters:?}");
+        let counts = per_device(&push);
+        for sub in &subs {
+            assert!(
+                counts.get(&sub.id).copied().unwrap_or(0) >= 1,
+                "{} missed",
+                sub.id
+            );
+        }
+        let duplicates: usize = counts.values().map(|n| n - 1).sum();
+        assert!(
+            duplicates <= 50,
+            "{duplicates} duplicates: more than one batch"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_notifiers_share_an_alert_and_no_device_gets_it_twice() {
+        let test_db = TestDb::new().await;
+        let db = test_db.connect().await;
+        let push = FakeWebPush::start().await.unwrap();
+        let subs = audience(&db, &push, 200).await;
+        let alert = enqueue(&db).await;
+
+        let stop = CancellationToken::new();
+        let mut running = Vec::new();
+        for _ in 0..2 {
+            let fanout = notifier(&db, 20);
+            let stop = stop.clone();
+            running.push(tokio::spawn(async move { fanout.run(stop).await }));
+        }
+        let counters = until_done(&db, alert).await;
+        stop.cancel();
+        for task in running {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(counters.sent, 200, "{counters:?}");
+        let counts = per_device(&push);
+        assert_eq!(counts.len(), subs.len());
+        assert!(counts.values().all(|n| *n == 1), "a device got it twice");
+    }
+}
