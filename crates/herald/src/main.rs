@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// Herald: the backend of a news-reader app.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about = "Herald: the backend of a news-reader app", long_about = None)]
 struct Cli {
     /// A TOML file layered over config/default.toml (then HERALD__SECTION__KEY variables).
     #[arg(long, global = true, value_name = "FILE")]

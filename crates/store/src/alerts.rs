@@ -1,41 +1,14 @@
-//! Alerts, their deliveries, and the reader's inbox of what they were sent.
+//! The reader's inbox: the alerts they were sent, and the taps they report.
+//! Alerts are created and delivered through [`crate::queue`].
 
 use crate::StoreError;
 use crate::entity::{alert, delivery};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
-
-/// What creating an alert needs.
-#[derive(Debug, Clone)]
-pub struct NewAlert {
-    /// The story it is about.
-    pub story_id: Option<Uuid>,
-    /// The article it opens.
-    pub article_id: Option<Uuid>,
-    /// Topics whose followers get it.
-    pub topics: Vec<String>,
-    /// Lock-screen title.
-    pub title: String,
-    /// Lock-screen body.
-    pub body: String,
-    /// Where a tap leads.
-    pub url: String,
-    /// Image, if any.
-    pub image_url: Option<String>,
-    /// `normal` or `high`.
-    pub urgency: String,
-    /// How long push services should keep trying.
-    pub ttl_seconds: i32,
-    /// `editor`, `source` or `story`.
-    pub trigger: String,
-    /// The editor who sent it.
-    pub created_by: Option<Uuid>,
-}
 
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,58 +48,6 @@ fn to_alert(m: alert::Model) -> Alert {
         state: m.state,
         created_at: m.created_at,
     }
-}
-
-/// Creates a queued alert.
-pub async fn create(db: &DatabaseConnection, new: NewAlert) -> Result<Alert, StoreError> {
-    let model = alert::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        story_id: Set(new.story_id),
-        article_id: Set(new.article_id),
-        topics: Set(serde_json::json!(new.topics)),
-        title: Set(new.title),
-        body: Set(new.body),
-        url: Set(new.url),
-        image_url: Set(new.image_url),
-        urgency: Set(new.urgency),
-        ttl_seconds: Set(new.ttl_seconds),
-        state: Set("queued".into()),
-        trigger: Set(new.trigger),
-        created_by: Set(new.created_by),
-        created_at: Set(Utc::now()),
-        finished_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(to_alert(model))
-}
-
-/// Records a delivery outcome for one device (`sent`, `failed`, `pruned`, `skipped_*`).
-pub async fn record_delivery(
-    db: &DatabaseConnection,
-    alert: &Alert,
-    user_id: Uuid,
-    device_id: Uuid,
-    status: &str,
-    reason: Option<String>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        alert_id: Set(alert.id),
-        user_id: Set(user_id),
-        device_id: Set(Some(device_id)),
-        story_id: Set(alert.story_id),
-        status: Set(status.to_string()),
-        reason: Set(reason),
-        attempts: Set(1),
-        created_at: Set(at),
-        sent_at: Set((status == "sent").then_some(at)),
-        opened_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 /// One alert in a reader's inbox.

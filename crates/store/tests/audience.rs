@@ -4,9 +4,10 @@
 
 use chrono::{Duration, Utc};
 use futures::TryStreamExt;
-use herald_store::alerts::{self, NewAlert};
+use herald_store::alerts;
 use herald_store::devices::{self, ApnsEnvironment, DeviceAddress, NewDevice};
 use herald_store::preferences::{self, Preferences, QuietHours};
+use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, NewQueuedAlert};
 use herald_store::testing::TestDb;
 use herald_store::topics::{self, Topic};
 use herald_store::users::{self, NewUser, Role};
@@ -251,9 +252,9 @@ async fn inbox_lists_sent_alerts_once_and_records_opens() {
     let laptop = devices::register(&db, new_device(reader, web("https://p.example/laptop")), 20)
         .await
         .unwrap();
-    let alert = alerts::create(
+    let alert = queue::enqueue(
         &db,
-        NewAlert {
+        NewQueuedAlert {
             story_id: Some(Uuid::now_v7()),
             article_id: None,
             topics: vec!["world".into()],
@@ -270,10 +271,15 @@ async fn inbox_lists_sent_alerts_once_and_records_opens() {
     .await
     .unwrap();
     let now = Utc::now();
-    alerts::record_delivery(&db, &alert, reader, phone.id, "sent", None, now)
-        .await
-        .unwrap();
-    alerts::record_delivery(&db, &alert, reader, laptop.id, "sent", None, now)
+    let sent = |device_id| DeliveryRecord {
+        user_id: reader,
+        device_id,
+        status: DeliveryStatus::Sent,
+        reason: None,
+        attempts: 1,
+        at: now,
+    };
+    queue::record(&db, &alert, &[sent(phone.id), sent(laptop.id)])
         .await
         .unwrap();
 
