@@ -238,9 +238,15 @@ impl Fanout {
         Ok(())
     }
 
-    /// Expires alerts past their TTL and refreshes the queue-depth gauge.
+    /// Queues alerts for newly breaking stories, expires alerts past their TTL and refreshes the
+    /// queue-depth gauge.
     async fn sweep(&self) {
         let db = &self.inner.db;
+        match crate::triggers::alert_breaking_stories(db, &self.inner.config).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "breaking stories queued"),
+            Err(err) => tracing::warn!(error = %err, "cannot queue breaking stories"),
+        }
         match queue::expire_due(db, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(alerts = n, "alerts expired"),

@@ -7,3 +7,4 @@ pub mod webpush;
 
 #[cfg(feature = "fakes")]
 pub mod fakes;
+pub mod triggers;
