@@ -7,7 +7,7 @@ use herald_ingest::cluster::ClusterConfig;
 use herald_ingest::eval::evaluate_clustering_with;
 
 fn main() -> ExitCode {
-    let mut csv = String::from("/work/shared/data/news-stories-dev.csv");
+    let mut csv = String::from("../shared/data/news-stories-dev.csv");
     let mut seeds: Vec<u64> = vec![11, 12, 13, 14, 15];
     let mut config = ClusterConfig::default();
     let mut args = std::env::args().skip(1);
