@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use herald_notifier::send::is_forbidden;
 use herald_notifier::webpush::{KeyError, SubscriptionKeys};
 use herald_store::devices::{self, ApnsEnvironment, Device, DeviceAddress, NewDevice};
 use herald_store::preferences::{self, Preferences, QuietHours};
@@ -297,7 +298,7 @@ fn parse_endpoint(raw: &str, allow_insecure: bool) -> Result<String, String> {
     if !allow_insecure {
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         let private = match literal.parse::<IpAddr>() {
-            Ok(ip) => is_private(ip),
+            Ok(ip) => is_forbidden(ip),
             Err(_) => {
                 host == "localhost" || host.ends_with(".localhost") || host.ends_with(".local")
             }
@@ -307,30 +308,6 @@ fn parse_endpoint(raw: &str, allow_insecure: bool) -> Result<String, String> {
         }
     }
     Ok(url.to_string())
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
 }
 
 fn parse_timezone(raw: &str) -> Result<Tz, String> {
