@@ -416,8 +416,10 @@ async fn huge_bodies_are_cut_off_without_reading_them_whole() {
     // Give the server a moment to notice the closed connection, then check it stopped early.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let produced = server.state.huge_bytes_sent.load(Ordering::SeqCst);
+    // The body is 50 MiB; socket buffers and chunks in flight when the client hangs up let the
+    // server write well past the 10 MiB cut, so the bound only proves it was not read whole.
     assert!(
-        produced < 20 * 1024 * 1024,
+        produced < 40 * 1024 * 1024,
         "server produced {produced} bytes"
     );
 }
