@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod articles;
+pub mod comments;
 mod config;
 mod connect;
 pub mod devices;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod migrate;
 pub mod preferences;
 pub mod queue;
+pub mod reading;
 mod secret;
 pub mod sessions;
 pub mod sources;
