@@ -2,7 +2,7 @@
 
 use crate::StoreError;
 use crate::articles::NewArticle;
-use crate::entity::{article, article_topic, story, story_breaking_event, topic};
+use crate::entity::{article, story, story_breaking_event, topic};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
@@ -128,26 +128,9 @@ pub async fn add_article(
                 story::Entity::delete_by_id(other).exec(&txn).await?;
             }
         }
-        let (article_id, published_at) = (new.id, new.published_at);
-        let article_topics: Vec<article_topic::ActiveModel> = new
-            .topics
-            .iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|topic| article_topic::ActiveModel {
-                article_id: Set(article_id),
-                topic: Set(topic.clone()),
-                published_at: Set(published_at),
-            })
-            .collect();
         article::Entity::insert(new.into_model(story_id))
             .exec_without_returning(&txn)
             .await?;
-        if !article_topics.is_empty() {
-            article_topic::Entity::insert_many(article_topics)
-                .exec_without_returning(&txn)
-                .await?;
-        }
         let members: Vec<(Uuid, serde_json::Value)> = article::Entity::find()
             .select_only()
             .column(article::Column::SourceId)

@@ -3,7 +3,6 @@
 pub(crate) mod alert;
 pub(crate) mod alert_batch;
 pub(crate) mod article;
-pub(crate) mod article_topic;
 pub(crate) mod comment;
 pub(crate) mod delivery;
 pub(crate) mod device;
