@@ -1,6 +1,6 @@
 //! What every handler can reach.
 
-use crate::{HttpConfig, HttpMetrics};
+use crate::{CursorKey, HttpConfig, HttpMetrics};
 use herald_auth::Accounts;
 use herald_notifier::config::PushConfig;
 use herald_store::Db;
@@ -24,6 +24,8 @@ pub struct App {
     pub push: PushConfig,
     /// The VAPID public key, base64url, for `PushManager.subscribe`.
     pub vapid_public_key: String,
+    /// Signs and checks the lists' page cursors.
+    pub cursor_key: CursorKey,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

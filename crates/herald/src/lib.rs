@@ -66,6 +66,7 @@ pub async fn serve(
         accounts,
         push: config.push.clone(),
         vapid_public_key: vapid.public_key_base64url(),
+        cursor_key: herald_api::CursorKey::load_or_create(&db).await?,
     }));
 
     let stop = CancellationToken::new();
