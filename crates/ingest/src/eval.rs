@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::seq::SliceRandom;
@@ -61,6 +62,8 @@ pub struct SeedReport {
     pub cluster_topic_accuracy: f64,
     /// Confusion of the per-headline classifier: `confusion[truth][predicted]`, in [`Topic::ALL`] order.
     pub confusion: [[usize; 4]; 4],
+    /// Headlines clustered per second of time spent in [`StoryClusterer::assign`].
+    pub articles_per_second: f64,
 }
 
 /// Per-seed results and their means.
@@ -88,6 +91,8 @@ pub struct EvalReport {
     pub mean_cluster_topic_accuracy: f64,
     /// Confusion table summed over seeds.
     pub confusion: [[usize; 4]; 4],
+    /// Headlines clustered per second of `assign` time, over all seeds.
+    pub articles_per_second: f64,
 }
 
 /// Evaluates the default clusterer configuration on `csv_path` over `seeds`.
@@ -137,7 +142,12 @@ pub fn evaluate_clustering_with(
             }
         }
     }
+    let seconds: f64 = runs
+        .iter()
+        .map(|r| rows.len() as f64 / r.articles_per_second.max(f64::MIN_POSITIVE))
+        .sum();
     Ok(EvalReport {
+        articles_per_second: (rows.len() * runs.len()) as f64 / seconds.max(f64::MIN_POSITIVE),
         rows: rows.len(),
         stories,
         config: config.clone(),
@@ -160,7 +170,20 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
         .map_err(EvalError::from)
 }
 
-fn run_seed(rows: &[Row], truths: &[Topic], seed: u64, config: &ClusterConfig) -> SeedReport {
+/// Predicted clusters (row indices), per-row keyword scores and the time spent clustering.
+struct Clustered {
+    clusters: Vec<Vec<usize>>,
+    scores: Vec<[f32; 4]>,
+    assign_time: std::time::Duration,
+}
+
+/// Feeds the rows through a fresh clusterer in the order and at the times drawn from `seed`.
+fn cluster_rows(
+    rows: &[Row],
+    seed: u64,
+    config: &ClusterConfig,
+    classifier: &HeadlineClassifier,
+) -> Clustered {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.shuffle(&mut rng);
@@ -170,21 +193,24 @@ fn run_seed(rows: &[Row], truths: &[Topic], seed: u64, config: &ClusterConfig) -
         .map(|_| window_start + Duration::milliseconds(rng.random_range(0..WINDOW_MS)))
         .collect();
 
-    let classifier = HeadlineClassifier::default();
     let mut clusterer = StoryClusterer::new(config.clone());
+    let mut assign_time = std::time::Duration::ZERO;
     let mut members: HashMap<StoryKey, Vec<usize>> = HashMap::new();
     let mut scores: Vec<[f32; 4]> = vec![[0.0; 4]; rows.len()];
     for (position, &row_index) in order.iter().enumerate() {
         let row = &rows[row_index];
         let title = unescape_backslashes(&row.title);
         scores[row_index] = classifier.scores(&title);
-        let assignment = clusterer.assign(&ClusterDoc {
+        let doc = ClusterDoc {
             id: position.to_string(),
             title,
             summary: None,
             publisher: Some(row.publisher.clone()),
             published_at: times[position],
-        });
+        };
+        let started = Instant::now();
+        let assignment = clusterer.assign(&doc);
+        assign_time += started.elapsed();
         for absorbed in &assignment.merged {
             if let Some(moved) = members.remove(absorbed) {
                 members.entry(assignment.story).or_default().extend(moved);
@@ -192,8 +218,22 @@ fn run_seed(rows: &[Row], truths: &[Topic], seed: u64, config: &ClusterConfig) -
         }
         members.entry(assignment.story).or_default().push(row_index);
     }
+    let mut clusters: Vec<Vec<usize>> = members.into_values().collect();
+    clusters.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    Clustered {
+        clusters,
+        scores,
+        assign_time,
+    }
+}
 
-    let clusters: Vec<Vec<usize>> = members.into_values().collect();
+fn run_seed(rows: &[Row], truths: &[Topic], seed: u64, config: &ClusterConfig) -> SeedReport {
+    let classifier = HeadlineClassifier::default();
+    let Clustered {
+        clusters,
+        scores,
+        assign_time,
+    } = cluster_rows(rows, seed, config, &classifier);
     let (precision, recall) = bcubed(rows, &clusters);
     let f1 = if precision + recall > 0.0 {
         2.0 * precision * recall / (precision + recall)
@@ -229,7 +269,89 @@ fn run_seed(rows: &[Row], truths: &[Topic], seed: u64, config: &ClusterConfig) -
         topic_accuracy: correct as f64 / n,
         cluster_topic_accuracy: cluster_correct as f64 / n,
         confusion,
+        articles_per_second: n / assign_time.as_secs_f64().max(f64::MIN_POSITIVE),
     }
+}
+
+/// Error analysis of one seed: each predicted cluster of at least `min_size` headlines with its
+/// true-story composition and sample titles, then each true story split over several clusters.
+pub fn explain_seed(
+    csv_path: impl AsRef<Path>,
+    seed: u64,
+    config: &ClusterConfig,
+    min_size: usize,
+) -> Result<String, EvalError> {
+    use std::fmt::Write as _;
+    let rows = read_rows(csv_path.as_ref())?;
+    let classifier = HeadlineClassifier::default();
+    let Clustered { clusters, .. } = cluster_rows(&rows, seed, config, &classifier);
+    let mut out = String::new();
+    let short = |s: &str| s.chars().take(6).collect::<String>();
+    let mut home: HashMap<usize, usize> = HashMap::new();
+    for (c, cluster) in clusters.iter().enumerate() {
+        for &i in cluster {
+            home.insert(i, c);
+        }
+        if cluster.len() < min_size {
+            continue;
+        }
+        let mut per_story: HashMap<&str, Vec<usize>> = HashMap::new();
+        for &i in cluster {
+            per_story.entry(rows[i].story.as_str()).or_default().push(i);
+        }
+        let mut parts: Vec<(&str, Vec<usize>)> = per_story.into_iter().collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+        let _ = writeln!(out, "cluster #{c} ({} headlines)", cluster.len());
+        for (story, members) in parts {
+            let samples: Vec<&str> = members
+                .iter()
+                .take(3)
+                .map(|&i| rows[i].title.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:>4} {}  {}",
+                members.len(),
+                short(story),
+                samples.join(" | ")
+            );
+        }
+    }
+    let mut by_story: HashMap<&str, HashMap<usize, Vec<usize>>> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(&c) = home.get(&i) {
+            by_story
+                .entry(row.story.as_str())
+                .or_default()
+                .entry(c)
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut stories: Vec<_> = by_story.into_iter().collect();
+    stories.sort_by_key(|s| s.0);
+    let _ = writeln!(out, "\nsplits (story: cluster×count):");
+    for (story, parts) in stories {
+        let mut parts: Vec<(usize, Vec<usize>)> = parts.into_iter().collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(p.1.len()));
+        let total: usize = parts.iter().map(|p| p.1.len()).sum();
+        let _ = writeln!(
+            out,
+            "{} ({total}): {}",
+            short(story),
+            parts
+                .iter()
+                .map(|(c, m)| format!("#{c}×{}", m.len()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        for (c, members) in parts.iter().skip(1).filter(|p| p.1.len() <= 3) {
+            for &i in members {
+                let _ = writeln!(out, "    #{c}: {}", rows[i].title);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// B-cubed precision and recall of `clusters` (row indices) against the rows' `story` labels.
@@ -271,32 +393,41 @@ impl fmt::Display for EvalReport {
         writeln!(f)?;
         writeln!(
             f,
-            "{:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12}",
-            "seed", "precision", "recall", "F1", "clusters", "topic acc", "cluster-vote"
+            "{:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>12} {:>11}",
+            "seed",
+            "precision",
+            "recall",
+            "F1",
+            "clusters",
+            "topic acc",
+            "cluster-vote",
+            "articles/s"
         )?;
         for r in &self.seeds {
             writeln!(
                 f,
-                "{:>8} {:>9.4} {:>9.4} {:>9.4} {:>9} {:>10.4} {:>12.4}",
+                "{:>8} {:>9.4} {:>9.4} {:>9.4} {:>9} {:>10.4} {:>12.4} {:>11.0}",
                 r.seed,
                 r.precision,
                 r.recall,
                 r.f1,
                 r.clusters,
                 r.topic_accuracy,
-                r.cluster_topic_accuracy
+                r.cluster_topic_accuracy,
+                r.articles_per_second
             )?;
         }
         writeln!(
             f,
-            "{:>8} {:>9.4} {:>9.4} {:>9.4} {:>9.1} {:>10.4} {:>12.4}",
+            "{:>8} {:>9.4} {:>9.4} {:>9.4} {:>9.1} {:>10.4} {:>12.4} {:>11.0}",
             "mean",
             self.mean_precision,
             self.mean_recall,
             self.mean_f1,
             self.mean_clusters,
             self.mean_topic_accuracy,
-            self.mean_cluster_topic_accuracy
+            self.mean_cluster_topic_accuracy,
+            self.articles_per_second
         )?;
         writeln!(f)?;
         writeln!(

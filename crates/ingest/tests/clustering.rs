@@ -5,7 +5,7 @@ use herald_ingest::cluster::{ClusterConfig, ClusterDoc, StoryClusterer};
 use herald_ingest::eval::evaluate_clustering;
 
 /// B-cubed F1 floor for one seed.
-const FLOOR: f64 = 0.83;
+const FLOOR: f64 = 0.84;
 
 fn doc(id: &str, title: &str, minutes: i64) -> ClusterDoc {
     ClusterDoc {
@@ -109,7 +109,7 @@ fn evaluation_on_the_shipped_csv_clears_the_floor() {
     println!("{report}");
     assert_eq!(report.rows, 2413);
     assert_eq!(report.seeds.len(), 1);
-    // Measured 0.852 on seed 101 (release build); the margin absorbs harmless tuning changes.
+    // Measured 0.861 on seed 101 (release build); the margin absorbs harmless tuning changes.
     assert!(
         report.mean_f1 >= FLOOR,
         "B-cubed F1 {} below {FLOOR}",
