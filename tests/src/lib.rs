@@ -68,6 +68,8 @@ impl TestApp {
         let mut config = Config::default();
         config.database = db.config();
         config.http.shutdown_grace_seconds = 5;
+        // Tests read their own writes at once; the read cache has its own test.
+        config.http.read_cache_ms = 0;
         // Local fakes listen on loopback over plain HTTP.
         config.push.allow_insecure_endpoints = true;
         config.ingest.allow_private_addresses = true;

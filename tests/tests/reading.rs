@@ -823,3 +823,37 @@ async fn comments_need_an_account_and_only_authors_or_editors_delete() {
     );
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn public_reads_are_micro_cached_for_the_configured_time() {
+    let app = TestApp::spawn_with(|config| config.http.read_cache_ms = 500).await;
+    let db = app.db.connect().await;
+    let wire = source(&db, "Wire").await;
+    let first = add(&db, wire, "First", &["world"], Uuid::now_v7(), Utc::now()).await;
+    let before = json_of(app.get("/v1/articles?topic=world").await).await;
+    assert_eq!(ids(&before), vec![first.to_string()]);
+    let second = add(&db, wire, "Second", &["world"], Uuid::now_v7(), Utc::now()).await;
+    // Within the cache time the same page comes back; another query is read afresh.
+    let cached = json_of(app.get("/v1/articles?topic=world").await).await;
+    assert_eq!(cached, before);
+    let other = json_of(app.get("/v1/articles?topic=world&limit=5").await).await;
+    assert_eq!(ids(&other), vec![second.to_string(), first.to_string()]);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let after = json_of(app.get("/v1/articles?topic=world").await).await;
+    assert_eq!(ids(&after), vec![second.to_string(), first.to_string()]);
+    // The reader's own data is never cached.
+    let token = token_of(app.post_json("/v1/auth/anonymous", &json!({})).await).await;
+    call(
+        &app,
+        Method::PUT,
+        "/v1/me/subscriptions",
+        &token,
+        Some(json!({"topics": ["world"]})),
+    )
+    .await;
+    let feed = json_of(call(&app, Method::GET, "/v1/me/feed", &token, None).await).await;
+    assert_eq!(ids(&feed).len(), 2);
+    let third = add(&db, wire, "Third", &["world"], Uuid::now_v7(), Utc::now()).await;
+    let feed = json_of(call(&app, Method::GET, "/v1/me/feed", &token, None).await).await;
+    assert_eq!(ids(&feed)[0], third.to_string());
+}

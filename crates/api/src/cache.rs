@@ -5,7 +5,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How long clients and shared caches may keep a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,28 +35,102 @@ impl Caching {
     }
 }
 
-/// `value` as JSON with a weak `ETag` over its bytes (weak: compression may change the
-/// bytes on the wire), or `304` when the request's `If-None-Match` already names it.
+/// A response body ready to send, with its validator and caching rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rendered {
+    body: Bytes,
+    etag: HeaderValue,
+    caching: Caching,
+}
+
+impl Rendered {
+    /// `value` as JSON with a weak `ETag` over its bytes (weak: compression may change the
+    /// bytes on the wire).
+    pub(crate) fn json(caching: Caching, value: &impl Serialize) -> Result<Self, crate::ApiError> {
+        let body = serde_json::to_vec(value).map_err(crate::ApiError::internal)?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
+        let etag = format!("W/\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
+        Ok(Self {
+            body: Bytes::from(body),
+            etag: HeaderValue::from_str(&etag).map_err(crate::ApiError::internal)?,
+            caching,
+        })
+    }
+
+    /// The answer to a request with these headers: `304` when its `If-None-Match` already
+    /// names this body, else `200` with it.
+    pub(crate) fn respond(&self, request: &HeaderMap) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CACHE_CONTROL, self.caching.header());
+        headers.insert(header::ETAG, self.etag.clone());
+        if matches(request, self.etag.to_str().unwrap_or_default()) {
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        (StatusCode::OK, headers, self.body.clone()).into_response()
+    }
+}
+
+/// `value` as JSON with its `ETag`, or `304` when `If-None-Match` already names it.
 pub(crate) fn json(request: &HeaderMap, caching: Caching, value: &impl Serialize) -> Response {
-    let body = match serde_json::to_vec(value) {
-        Ok(body) => body,
-        Err(err) => return crate::ApiError::internal(err).into_response(),
-    };
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
-    let etag = format!("W/\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, caching.header());
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
+    match Rendered::json(caching, value) {
+        Ok(rendered) => rendered.respond(request),
+        Err(err) => err.into_response(),
     }
-    if matches(request, &etag) {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
+}
+
+/// Public reads kept in memory for a moment ("micro-caching"): at thousands of requests a
+/// second most readers ask for the same front page, so one database read serves them all.
+/// An entry lives `http.read_cache_ms` (default 1 s) — well within the `max-age` the same
+/// response already allows any shared cache — and `0` turns the cache off.
+#[derive(Debug)]
+pub struct ReadCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, Rendered)>>,
+}
+
+/// Entries kept at most; past it, expired ones go, and if none had expired, all of them.
+const MAX_ENTRIES: usize = 10_000;
+
+impl ReadCache {
+    /// A cache whose entries live `ttl`; zero keeps nothing.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    (StatusCode::OK, headers, body).into_response()
+
+    /// The fresh entry for `key`, if any.
+    pub(crate) fn get(&self, key: &str) -> Option<Rendered> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let (at, rendered) = entries.get(key)?;
+        (at.elapsed() < self.ttl).then(|| rendered.clone())
+    }
+
+    /// Keeps `rendered` for `key`.
+    pub(crate) fn put(&self, key: &str, rendered: &Rendered) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_ENTRIES {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key.to_string(), (Instant::now(), rendered.clone()));
+    }
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.
@@ -96,5 +174,19 @@ mod tests {
         }
         let changed = json(&if_none_match(&etag), Caching::PublicList, &[1, 2, 4]);
         assert_eq!(changed.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn the_read_cache_forgets_after_its_ttl_and_keeps_nothing_at_zero() {
+        let rendered = Rendered::json(Caching::PublicList, &[1]).unwrap();
+        let cache = ReadCache::new(Duration::from_millis(50));
+        cache.put("/v1/articles", &rendered);
+        assert!(cache.get("/v1/articles").is_some());
+        assert!(cache.get("/v1/articles?topic=world").is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get("/v1/articles").is_none());
+        let off = ReadCache::new(Duration::ZERO);
+        off.put("/v1/articles", &rendered);
+        assert!(off.get("/v1/articles").is_none());
     }
 }

@@ -19,6 +19,9 @@ pub struct HttpConfig {
     pub shutdown_grace_seconds: u64,
     /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How long public reads (article and story lists and pages) are kept in memory, in
+    /// milliseconds; 0 turns this off. See [`crate::ReadCache`].
+    pub read_cache_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -30,6 +33,7 @@ impl Default for HttpConfig {
             cors_allowed_origins: Vec::new(),
             shutdown_grace_seconds: 8,
             trust_forwarded_for: false,
+            read_cache_ms: 1000,
         }
     }
 }

@@ -4,12 +4,12 @@
 //! Lists are newest first, paged by opaque signed cursors (`next_cursor`), and every answer
 //! carries an `ETag` so a phone that already has it gets `304` and no body.
 
-use crate::cache::{self, Caching};
+use crate::cache::{Caching, Rendered};
 use crate::error::Problem;
 use crate::{ApiError, AppState, CurrentUser};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use herald_store::StoreError;
@@ -253,16 +253,15 @@ impl ArticlePosition {
     }
 }
 
-/// Reads one page of `filter` and answers it with its ETag and next cursor.
+/// Reads one page of `filter` and renders it with its next cursor.
 async fn article_page(
     state: &AppState,
-    headers: &HeaderMap,
     caching: Caching,
     scope: &str,
     filter: &ArticleFilter,
     limit: u64,
     cursor: Option<&str>,
-) -> Result<Response, ApiError> {
+) -> Result<Rendered, ApiError> {
     let after = cursor
         .map(|c| state.cursor_key.decode::<ArticlePosition>(scope, c))
         .transpose()?
@@ -283,7 +282,23 @@ async fn article_page(
         items: items.into_iter().map(ArticleBody::from).collect(),
         next_cursor,
     };
-    Ok(cache::json(headers, caching, &page))
+    Rendered::json(caching, &page)
+}
+
+/// The cached answer for this URI when fresh, else `produce`'s, kept for the next reader.
+async fn through_cache(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    produce: impl Future<Output = Result<Rendered, ApiError>>,
+) -> Result<Response, ApiError> {
+    let key = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    if let Some(hit) = state.read_cache.get(key) {
+        return Ok(hit.respond(headers));
+    }
+    let rendered = produce.await?;
+    state.read_cache.put(key, &rendered);
+    Ok(rendered.respond(headers))
 }
 
 /// 404 unless `slug` is a topic.
@@ -321,8 +336,16 @@ pub(crate) async fn known_topic(state: &AppState, slug: &str) -> Result<(), ApiE
 async fn list_articles(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     params: Result<Query<ArticlesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    through_cache(&state, &headers, &uri, articles_page(&state, params)).await
+}
+
+async fn articles_page(
+    state: &AppState,
+    params: Result<Query<ArticlesQuery>, QueryRejection>,
+) -> Result<Rendered, ApiError> {
     let params = query(params)?;
     let limit = page_limit(params.limit.as_deref())?;
     let since = params
@@ -351,7 +374,7 @@ async fn list_articles(
         .map(str::trim)
         .filter(|t| !t.is_empty());
     if let Some(topic) = topic {
-        known_topic(&state, topic).await?;
+        known_topic(state, topic).await?;
     }
     let source_id = match params.source.as_deref() {
         None => None,
@@ -384,8 +407,7 @@ async fn list_articles(
         search,
     };
     article_page(
-        &state,
-        &headers,
+        state,
         Caching::PublicList,
         &scope,
         &filter,
@@ -412,10 +434,15 @@ async fn list_articles(
 async fn get_article(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    through_cache(&state, &headers, &uri, article_detail(&state, &id)).await
+}
+
+async fn article_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
     let not_found = || ApiError::NotFound("no such article".into());
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let article = match articles::get(&state.db, id).await {
         Ok(article) => article,
         Err(StoreError::NotFound) => return Err(not_found()),
@@ -429,7 +456,7 @@ async fn get_article(
         content_html,
         related: related.into_iter().map(ArticleBody::from).collect(),
     };
-    Ok(cache::json(&headers, Caching::PublicItem, &detail))
+    Rendered::json(Caching::PublicItem, &detail)
 }
 
 /// Where a story list stopped, as signed into its cursor.
@@ -461,8 +488,16 @@ struct StoryPosition {
 async fn list_stories(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     params: Result<Query<StoriesQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    through_cache(&state, &headers, &uri, stories_page(&state, params)).await
+}
+
+async fn stories_page(
+    state: &AppState,
+    params: Result<Query<StoriesQuery>, QueryRejection>,
+) -> Result<Rendered, ApiError> {
     let params = query(params)?;
     let limit = page_limit(params.limit.as_deref())?;
     let topic = params
@@ -471,7 +506,7 @@ async fn list_stories(
         .map(str::trim)
         .filter(|t| !t.is_empty());
     if let Some(topic) = topic {
-        known_topic(&state, topic).await?;
+        known_topic(state, topic).await?;
     }
     let scope = format!("stories\x1f{}", topic.unwrap_or_default());
     let after = match params.cursor.as_deref() {
@@ -503,7 +538,7 @@ async fn list_stories(
         items: items.into_iter().map(StoryBody::from).collect(),
         next_cursor,
     };
-    Ok(cache::json(&headers, Caching::PublicList, &page))
+    Rendered::json(Caching::PublicList, &page)
 }
 
 /// A story with all its articles, newest first.
@@ -523,10 +558,15 @@ async fn list_stories(
 async fn get_story(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    through_cache(&state, &headers, &uri, story_detail(&state, &id)).await
+}
+
+async fn story_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
     let not_found = || ApiError::NotFound("no such story".into());
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let (story, members) = match reading::story_page(&state.db, id).await {
         Ok(found) => found,
         Err(StoreError::NotFound) => return Err(not_found()),
@@ -536,7 +576,7 @@ async fn get_story(
         story: story.into(),
         articles: members.into_iter().map(ArticleBody::from).collect(),
     };
-    Ok(cache::json(&headers, Caching::PublicItem, &detail))
+    Rendered::json(Caching::PublicItem, &detail)
 }
 
 /// Articles of the topics the caller follows, newest first (empty when they follow none).
@@ -575,14 +615,14 @@ async fn my_feed(
         only_followed: true,
         ..Default::default()
     };
-    article_page(
+    let rendered = article_page(
         &state,
-        &headers,
         Caching::Private,
         &scope,
         &filter,
         limit,
         params.cursor.as_deref(),
     )
-    .await
+    .await?;
+    Ok(rendered.respond(&headers))
 }

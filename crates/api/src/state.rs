@@ -1,6 +1,6 @@
 //! What every handler can reach.
 
-use crate::{CursorKey, HttpConfig, HttpMetrics};
+use crate::{CursorKey, HttpConfig, HttpMetrics, ReadCache};
 use herald_auth::Accounts;
 use herald_notifier::config::PushConfig;
 use herald_store::Db;
@@ -26,6 +26,8 @@ pub struct App {
     pub vapid_public_key: String,
     /// Signs and checks the lists' page cursors.
     pub cursor_key: CursorKey,
+    /// Public reads kept for `http.read_cache_ms`.
+    pub read_cache: ReadCache,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

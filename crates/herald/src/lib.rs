@@ -67,6 +67,7 @@ pub async fn serve(
         push: config.push.clone(),
         vapid_public_key: vapid.public_key_base64url(),
         cursor_key: herald_api::CursorKey::load_or_create(&db).await?,
+        read_cache: herald_api::ReadCache::new(Duration::from_millis(config.http.read_cache_ms)),
     }));
 
     let stop = CancellationToken::new();
