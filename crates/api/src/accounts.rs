@@ -1,41 +1,52 @@
 //! Accounts and sessions: SPEC §3 "Accounts and sessions".
 
+use crate::openapi::{
+    BadRequest, Conflict, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
 use crate::session::{Client, CurrentUser};
 use crate::{ApiError, ApiJson, AppState};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_auth::{Provider, Tokens};
 use herald_store::users::User;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/v1/auth/signup", post(signup))
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/anonymous", post(anonymous))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/oidc/{provider}", post(oidc))
-        .route("/v1/me", get(me).patch(update_me).delete(delete_me))
-        .route("/v1/me/link", post(link))
-        .route("/v1/me/password", post(change_password))
-        .route("/v1/me/sessions", get(list_sessions))
-        .route("/v1/me/sessions/{id}", delete(revoke_session))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(jwks))
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(anonymous))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(oidc))
+        .routes(routes!(me, update_me, delete_me))
+        .routes(routes!(link))
+        .routes(routes!(change_password))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserBody {
     id: Uuid,
+    /// Absent for anonymous readers and some Apple sign-ins.
     email: Option<String>,
     display_name: Option<String>,
+    /// A reader who has not signed up yet (a fresh app install).
     is_anonymous: bool,
+    /// `reader`, `editor` or `admin`.
+    #[schema(example = "reader")]
     role: &'static str,
     created_at: DateTime<Utc>,
 }
@@ -54,11 +65,16 @@ impl From<User> for UserBody {
 }
 
 /// What every sign-in answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Tokens)]
 pub struct TokenBody {
+    /// A short-lived JWT for `Authorization: Bearer`.
     access_token: String,
+    /// Opaque; spend it at `/v1/auth/refresh` for a new pair. It rotates on every use.
     refresh_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
     user: UserBody,
 }
@@ -75,7 +91,7 @@ impl From<Tokens> for TokenBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignupRequest {
     email: String,
@@ -83,33 +99,34 @@ struct SignupRequest {
     display_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
     refresh_token: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OidcRequest {
     id_token: String,
     nonce: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Either a password or an Apple/Google ID token.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum LinkRequest {
     Password {
@@ -123,20 +140,22 @@ enum LinkRequest {
     },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
     display_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
     current_password: String,
     new_password: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A live session: one device or browser signed in.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 struct SessionBody {
     id: Uuid,
     user_agent: Option<String>,
@@ -144,12 +163,15 @@ struct SessionBody {
     created_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// The session of the token making this request.
     current: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct Page<T> {
-    items: Vec<T>,
+/// The caller's sessions, as one page.
+#[derive(Debug, Serialize, ToSchema)]
+struct SessionPage {
+    items: Vec<SessionBody>,
+    /// Always `null`: every session fits on one page.
     next_cursor: Option<String>,
 }
 
@@ -162,6 +184,12 @@ fn provider(name: &str) -> Result<Provider, ApiError> {
 }
 
 /// The public keys that verify Herald's access tokens (JWKS).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "accounts",
+    responses((status = 200, description = "A JSON Web Key Set", body = Object))
+)]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
@@ -170,6 +198,21 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Create a password account; answers tokens.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "accounts",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Signed up and signed in", body = TokenBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     Client(client): Client,
@@ -183,6 +226,21 @@ async fn signup(
 }
 
 /// Log in with email and password.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -198,6 +256,14 @@ async fn login(
 }
 
 /// Start as an anonymous reader (a fresh app install).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/anonymous",
+    tag = "accounts",
+    responses(
+        (status = 201, description = "An anonymous reader, signed in", body = TokenBody),
+    )
+)]
 async fn anonymous(
     State(state): State<AppState>,
     Client(client): Client,
@@ -207,6 +273,20 @@ async fn anonymous(
 }
 
 /// Spend a refresh token for a new token pair.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "accounts",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair; the old refresh token is spent", body = TokenBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -217,6 +297,20 @@ async fn refresh(
 }
 
 /// End the current session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body(content = Option<LogoutRequest>, description = "Optional: an app that lost its refresh token can still log out"),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -236,6 +330,24 @@ async fn logout(
 }
 
 /// Sign in with an Apple or Google ID token.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/oidc/{provider}",
+    tag = "accounts",
+    params(("provider" = String, Path, description = "`google` or `apple`", example = "google")),
+    request_body = OidcRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn oidc(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -251,6 +363,16 @@ async fn oidc(
 }
 
 /// The caller's profile.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserBody),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn me(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -259,6 +381,21 @@ async fn me(
 }
 
 /// Change the caller's display name.
+#[utoipa::path(
+    patch,
+    path = "/v1/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The changed profile", body = UserBody),
+        (status = 401, response = Unauthorized),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 async fn update_me(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -284,6 +421,16 @@ async fn update_me(
 }
 
 /// Delete the caller's account and everything that belongs to it.
+#[utoipa::path(
+    delete,
+    path = "/v1/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The account and all its data are gone"),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn delete_me(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -293,6 +440,23 @@ async fn delete_me(
 }
 
 /// Turn an anonymous reader into a full account (email/password or Apple/Google), same id.
+#[utoipa::path(
+    post,
+    path = "/v1/me/link",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "A full account with the same id", body = TokenBody),
+        (status = 401, response = Unauthorized),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn link(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -323,6 +487,21 @@ async fn link(
 }
 
 /// Change the password; every other session ends.
+#[utoipa::path(
+    post,
+    path = "/v1/me/password",
+    tag = "accounts",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; other sessions have ended"),
+        (status = 401, response = Unauthorized),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -345,10 +524,20 @@ async fn change_password(
 }
 
 /// The caller's live sessions (devices logged in).
+#[utoipa::path(
+    get,
+    path = "/v1/me/sessions",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions", body = SessionPage),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn list_sessions(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
-) -> Result<Json<Page<SessionBody>>, ApiError> {
+) -> Result<Json<SessionPage>, ApiError> {
     let items = state
         .accounts
         .sessions(&principal)
@@ -364,13 +553,25 @@ async fn list_sessions(
             expires_at: s.expires_at,
         })
         .collect();
-    Ok(Json(Page {
+    Ok(Json(SessionPage {
         items,
         next_cursor: None,
     }))
 }
 
 /// Revoke one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/sessions/{id}",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A session id from `GET /v1/me/sessions`")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn revoke_session(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,

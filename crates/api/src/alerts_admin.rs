@@ -1,34 +1,40 @@
 //! Newsroom alerts: SPEC §3 "Newsroom" — send a breaking alert, watch its fan-out, cancel it.
 //!
-//! The alert carries its own title, body and link, so it does not depend on the article and
-//! story tables: until those resolve ids, `title`, `url` and `topics` are required.
+//! The alert carries its own title, body and link. Given only `article_id`, they come from
+//! the article (title, summary as body, link, image, topics, story); given only `story_id`,
+//! from the story's newest article, with the story's topics. Fields in the request override
+//! what the lookup found; an unknown id is a 404 and nothing is queued.
 
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::session::RequireEditor;
 use crate::{ApiError, ApiJson, AppState, FieldError};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_store::StoreError;
+use herald_store::alerts::{self, AlertSubject};
 use herald_store::queue::{self, AlertCounters, NewQueuedAlert};
 use herald_store::topics;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Shortest and longest alert lifetimes accepted, in seconds (one minute to four weeks).
 const TTL_RANGE: std::ops::RangeInclusive<i64> = 60..=2_419_200;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/alerts", post(send_alert))
-        .route(
-            "/v1/admin/alerts/{id}",
-            get(alert_status).delete(cancel_alert),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_alert))
+        .routes(routes!(alert_status, cancel_alert))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SendAlertRequest {
     article_id: Option<Uuid>,
@@ -42,19 +48,19 @@ struct SendAlertRequest {
     ttl_seconds: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CreatedBody {
     id: Uuid,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SkippedBody {
     quiet_hours: u64,
     daily_cap: u64,
     duplicate: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StatusBody {
     id: Uuid,
     state: &'static str,
@@ -105,14 +111,67 @@ fn http_url(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Stri
     }
 }
 
-/// Turns the request into an alert, naming every field that is missing or wrong.
+/// Longest body taken from an article's summary, in characters.
+const SUMMARY_BODY_CHARS: usize = 200;
+
+/// What the request's `article_id` (else `story_id`) refers to; 404 naming the id when unknown.
+async fn subject(
+    state: &AppState,
+    req: &SendAlertRequest,
+) -> Result<Option<AlertSubject>, ApiError> {
+    fn not_found(what: &'static str, id: Uuid) -> impl Fn(StoreError) -> ApiError {
+        move |err| match err {
+            StoreError::NotFound => ApiError::NotFound(format!("no {what} {id}")),
+            other => other.into(),
+        }
+    }
+    if let Some(id) = req.story_id {
+        // Checked even with an article: the alert must not name a story that does not exist.
+        let story = alerts::story_subject(&state.db, id)
+            .await
+            .map_err(not_found("story", id))?;
+        if req.article_id.is_none() {
+            return Ok(Some(story));
+        }
+    }
+    match req.article_id {
+        Some(id) => Ok(Some(
+            alerts::article_subject(&state.db, id)
+                .await
+                .map_err(not_found("article", id))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Turns the request into an alert, naming every field that is missing or wrong; missing
+/// fields are taken from `subject`, the article or story the alert is about.
 fn parse_alert(
-    req: SendAlertRequest,
+    mut req: SendAlertRequest,
+    subject: Option<AlertSubject>,
     default_ttl: u32,
     editor: Uuid,
 ) -> Result<NewQueuedAlert, ApiError> {
     let mut errors = Vec::new();
-    let missing = "is required (article and story lookup is not available yet)";
+    let missing = "is required unless article_id or story_id gives it";
+    if let Some(subject) = subject {
+        req.title = req
+            .title
+            .or(Some(subject.title.chars().take(300).collect()));
+        req.body = req.body.or_else(|| {
+            subject
+                .summary
+                .map(|s| s.chars().take(SUMMARY_BODY_CHARS).collect())
+        });
+        req.url = req.url.or(subject.url);
+        // A feed's image link that is not usable is left out rather than refused.
+        let usable =
+            |u: &String| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        req.image_url = req.image_url.or(subject.image_url.filter(usable));
+        req.topics = req.topics.or(Some(subject.topics));
+        req.story_id = req.story_id.or(subject.story_id);
+        req.article_id = req.article_id.or(subject.article_id);
+    }
     let title = match req.title.as_deref().map(str::trim) {
         None | Some("") => {
             errors.push(FieldError::new("title", missing));
@@ -184,12 +243,35 @@ fn parse_alert(
 }
 
 /// Send a breaking alert now: 202 with its id; the notifier fans it out.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/alerts",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    request_body = SendAlertRequest,
+    responses(
+        (status = 202, description = "Queued; the notifier fans it out", body = CreatedBody),
+        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 async fn send_alert(
     State(state): State<AppState>,
     RequireEditor(principal): RequireEditor,
     ApiJson(req): ApiJson<SendAlertRequest>,
 ) -> Result<(StatusCode, Json<CreatedBody>), ApiError> {
-    let new = parse_alert(req, state.push.default_ttl_seconds, principal.user_id)?;
+    let subject = subject(&state, &req).await?;
+    let new = parse_alert(
+        req,
+        subject,
+        state.push.default_ttl_seconds,
+        principal.user_id,
+    )?;
     let unknown = topics::unknown(&state.db, &new.topics).await?;
     if !unknown.is_empty() {
         return Err(ApiError::invalid(
@@ -206,9 +288,22 @@ async fn send_alert(
 }
 
 /// How an alert's fan-out is going: state and counters.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/alerts/{id}",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "An alert id")),
+    responses(
+        (status = 200, description = "The alert's state and counters", body = StatusBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 async fn alert_status(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
     Path(id): Path<Uuid>,
 ) -> Result<Json<StatusBody>, ApiError> {
     match queue::counters(&state.db, id).await {
@@ -219,6 +314,20 @@ async fn alert_status(
 }
 
 /// Cancel what has not been sent yet; 409 when the alert already finished.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/alerts/{id}",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "An alert id")),
+    responses(
+        (status = 200, description = "Cancelled: the state and counters", body = StatusBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
 async fn cancel_alert(
     State(state): State<AppState>,
     RequireEditor(principal): RequireEditor,

@@ -1,12 +1,14 @@
 //! Devices, subscriptions, preferences and the alert inbox: SPEC §3
 //! "Devices, subscriptions, preferences". Inputs become domain types at the edge.
 
+use crate::openapi::{
+    BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, ValidationFailed,
+};
 use crate::session::CurrentUser;
 use crate::{ApiError, ApiJson, AppState, FieldError};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -18,40 +20,50 @@ use herald_store::preferences::{self, Preferences, QuietHours};
 use herald_store::{alerts, subscriptions, topics};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Devices one reader may register; registering more drops the oldest.
 pub const MAX_DEVICES_PER_USER: u64 = 20;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/topics", get(list_topics))
-        .route("/v1/push/vapid-public-key", get(vapid_public_key))
-        .route("/v1/devices", post(register_device).get(list_devices))
-        .route("/v1/devices/{id}", delete(delete_device))
-        .route(
-            "/v1/me/subscriptions",
-            get(list_subscriptions)
-                .put(replace_subscriptions)
-                .post(add_subscription),
-        )
-        .route("/v1/me/subscriptions/{slug}", delete(remove_subscription))
-        .route(
-            "/v1/me/preferences",
-            get(get_preferences).put(put_preferences),
-        )
-        .route("/v1/me/alerts", get(inbox))
-        .route("/v1/alerts/{id}/opened", post(opened))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_topics))
+        .routes(routes!(vapid_public_key))
+        .routes(routes!(register_device, list_devices))
+        .routes(routes!(delete_device))
+        .routes(routes!(
+            list_subscriptions,
+            replace_subscriptions,
+            add_subscription
+        ))
+        .routes(routes!(remove_subscription))
+        .routes(routes!(get_preferences, put_preferences))
+        .routes(routes!(inbox))
+        .routes(routes!(opened))
 }
 
-#[derive(Serialize)]
+/// A topic readers can follow.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Topic)]
 struct TopicBody {
+    #[schema(example = "india")]
     slug: String,
     name: String,
     description: String,
 }
 
 /// Topics a reader can follow.
+#[utoipa::path(
+    get,
+    path = "/v1/topics",
+    tag = "reading",
+    responses(
+        (status = 200, description = "Every topic", body = Vec<TopicBody>),
+    )
+)]
 async fn list_topics(State(state): State<AppState>) -> Result<Json<Vec<TopicBody>>, ApiError> {
     let list = topics::list(&state.db).await?;
     Ok(Json(
@@ -65,51 +77,81 @@ async fn list_topics(State(state): State<AppState>) -> Result<Json<Vec<TopicBody
     ))
 }
 
-#[derive(Serialize)]
+/// The key browsers need to subscribe to Web Push.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VapidPublicKey)]
 struct VapidBody {
+    /// Uncompressed P-256 point, base64url without padding.
     public_key: String,
 }
 
 /// The VAPID public key browsers pass to `PushManager.subscribe`.
+#[utoipa::path(
+    get,
+    path = "/v1/push/vapid-public-key",
+    tag = "devices",
+    responses(
+        (status = 200, description = "The VAPID public key", body = VapidBody),
+    )
+)]
 async fn vapid_public_key(State(state): State<AppState>) -> Json<VapidBody> {
     Json(VapidBody {
         public_key: state.vapid_public_key.clone(),
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// A device to send alerts to: a browser's Web Push subscription, or an FCM/APNs token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RegisterDevice)]
 struct RegisterRequest {
+    /// `web`, `android` or `ios`.
+    #[schema(example = "web")]
     platform: String,
+    /// For `web`: the browser's `PushSubscription.toJSON()`.
     subscription: Option<SubscriptionJson>,
+    /// For `android` (FCM registration token) and `ios` (APNs device token, 64 hex digits).
     token: Option<String>,
+    /// For `ios`: `production` (default) or `sandbox`.
     environment: Option<String>,
+    /// BCP 47 language tag, e.g. `en-IN`.
     locale: Option<String>,
+    /// IANA time zone, e.g. `Asia/Kolkata`.
     timezone: Option<String>,
 }
 
 /// The browser's `PushSubscription.toJSON()`, as is.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PushSubscription)]
 struct SubscriptionJson {
+    /// The push service's URL for this browser (https).
     endpoint: String,
     #[allow(dead_code)]
+    #[schema(value_type = Option<f64>)]
     expiration_time: Option<serde_json::Value>,
     keys: SubscriptionKeysJson,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PushSubscriptionKeys)]
 struct SubscriptionKeysJson {
     p256dh: String,
     auth: String,
 }
 
-#[derive(Serialize)]
+/// A registered device.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Device)]
 struct DeviceBody {
     id: Uuid,
+    /// `web`, `android` or `ios`.
+    #[schema(example = "web")]
     platform: &'static str,
     /// Web Push: the push service's host; apps: the last characters of the token.
     label: String,
+    /// APNs only: `production` or `sandbox`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     environment: Option<&'static str>,
     locale: Option<String>,
     timezone: Option<String>,
@@ -154,6 +196,21 @@ fn tail(token: &str) -> String {
 }
 
 /// Register a Web Push subscription, an FCM token or an APNs token (idempotent).
+#[utoipa::path(
+    post,
+    path = "/v1/devices",
+    tag = "devices",
+    security(("bearer" = [])),
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered (or refreshed, for a known endpoint or token)", body = DeviceBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn register_device(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -335,6 +392,16 @@ fn parse_locale(raw: &str) -> Result<String, String> {
 }
 
 /// The caller's devices.
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's devices", body = Vec<DeviceBody>),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn list_devices(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -344,6 +411,18 @@ async fn list_devices(
 }
 
 /// Remove one of the caller's devices.
+#[utoipa::path(
+    delete,
+    path = "/v1/devices/{id}",
+    tag = "devices",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A device id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, response = NotFound),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn delete_device(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -356,24 +435,39 @@ async fn delete_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// The topics a reader follows.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Subscriptions)]
 struct SubscriptionsBody {
+    /// Topic slugs.
     topics: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplaceSubscriptions {
+    /// Every topic to follow (at most 100); the rest are unfollowed.
     topics: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddSubscription {
+    /// A topic slug from `GET /v1/topics`.
     topic: String,
 }
 
 /// The topics the caller follows.
+#[utoipa::path(
+    get,
+    path = "/v1/me/subscriptions",
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The followed topics", body = SubscriptionsBody),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn list_subscriptions(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -399,6 +493,21 @@ async fn known_topics(state: &AppState, field: &str, slugs: &[String]) -> Result
 }
 
 /// Replace the followed topics.
+#[utoipa::path(
+    put,
+    path = "/v1/me/subscriptions",
+    tag = "devices",
+    security(("bearer" = [])),
+    request_body = ReplaceSubscriptions,
+    responses(
+        (status = 200, description = "The followed topics now", body = SubscriptionsBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn replace_subscriptions(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -416,6 +525,21 @@ async fn replace_subscriptions(
 }
 
 /// Follow one more topic.
+#[utoipa::path(
+    post,
+    path = "/v1/me/subscriptions",
+    tag = "devices",
+    security(("bearer" = [])),
+    request_body = AddSubscription,
+    responses(
+        (status = 200, description = "The followed topics now", body = SubscriptionsBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn add_subscription(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -429,6 +553,18 @@ async fn add_subscription(
 }
 
 /// Stop following a topic.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/subscriptions/{slug}",
+    tag = "devices",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "A topic slug", example = "india")),
+    responses(
+        (status = 204, description = "No longer followed"),
+        (status = 404, response = NotFound),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn remove_subscription(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -444,25 +580,38 @@ async fn remove_subscription(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, Deserialize)]
+/// Local times (`HH:MM`, the reader's time zone) between which no alert is sent.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[schema(as = QuietHours)]
 struct QuietHoursJson {
+    #[schema(example = "22:00")]
     start: String,
+    #[schema(example = "07:00")]
     end: String,
 }
 
-#[derive(Serialize)]
+/// When and how often a reader may be alerted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Preferences)]
 struct PreferencesBody {
+    /// IANA time zone.
+    #[schema(example = "Asia/Kolkata")]
     timezone: String,
     quiet_hours: Option<QuietHoursJson>,
     max_alerts_per_day: u16,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutPreferences {
+    /// IANA time zone.
+    #[schema(example = "Asia/Kolkata")]
     timezone: String,
+    /// `null` or absent: no quiet hours.
     #[serde(default)]
     quiet_hours: Option<QuietHoursJson>,
+    /// 0–50; absent: the server's default.
+    #[schema(minimum = 0, maximum = 50)]
     max_alerts_per_day: Option<i64>,
 }
 
@@ -486,6 +635,16 @@ fn default_preferences(state: &AppState) -> Preferences {
 }
 
 /// The caller's alert preferences (defaults until set).
+#[utoipa::path(
+    get,
+    path = "/v1/me/preferences",
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The preferences (defaults until set)", body = PreferencesBody),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn get_preferences(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -497,6 +656,21 @@ async fn get_preferences(
 }
 
 /// Set time zone, quiet hours and daily cap.
+#[utoipa::path(
+    put,
+    path = "/v1/me/preferences",
+    tag = "devices",
+    security(("bearer" = [])),
+    request_body = PutPreferences,
+    responses(
+        (status = 200, description = "The preferences now", body = PreferencesBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn put_preferences(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -538,19 +712,27 @@ async fn put_preferences(
     Ok(Json(preferences_body(prefs)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// One page of the alert inbox, newest first.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertInboxPage)]
 struct InboxBody {
     items: Vec<InboxItemBody>,
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+/// An alert as the reader was sent it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertInboxItem)]
 struct InboxItemBody {
     id: Uuid,
     title: String,
@@ -578,6 +760,19 @@ fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 }
 
 /// The alerts the caller was sent (the app's inbox), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/me/alerts",
+    tag = "devices",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of alerts, newest first", body = InboxBody),
+        (status = 400, response = BadRequest),
+        (status = 422, response = ValidationFailed),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn inbox(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
@@ -615,6 +810,18 @@ async fn inbox(
 }
 
 /// The app reports a tap on an alert.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/opened",
+    tag = "devices",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "An alert id from the inbox or the push payload")),
+    responses(
+        (status = 204, description = "Counted"),
+        (status = 404, response = NotFound),
+        (status = 401, response = Unauthorized),
+    )
+)]
 async fn opened(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,

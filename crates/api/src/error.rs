@@ -5,9 +5,13 @@ use axum::response::{IntoResponse, Response};
 use herald_auth::AuthError;
 use herald_store::StoreError;
 use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The `detail` of the router's fallback 404, which no handler uses.
+pub(crate) const NO_SUCH_ROUTE: &str = "no such route; see /openapi.json";
 
 /// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field's path in the request, e.g. `email` or `subscription.keys.auth`.
     pub field: String,
@@ -43,6 +47,10 @@ pub enum ApiError {
     /// 404: nothing there.
     #[error("{0}")]
     NotFound(String),
+    /// 404 from the router's fallback: no route has this path. Same `type` as any 404; its
+    /// fixed `detail` ([`NO_SUCH_ROUTE`]) tells it apart from a handler's 404.
+    #[error("{NO_SUCH_ROUTE}")]
+    NoSuchRoute,
     /// 405: the path exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -86,7 +94,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NoSuchRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -103,7 +111,7 @@ impl ApiError {
             Self::Validation(_) => ("validation", "Validation failed"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
-            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::NotFound(_) | Self::NoSuchRoute => ("not-found", "Not found"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
@@ -115,15 +123,25 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error as `application/problem+json` (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct Problem {
+    /// What kind of problem: `urn:herald:problem:` and a slug such as `validation`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:herald:problem:validation")]
     kind: String,
-    title: &'a str,
+    /// A short, fixed summary of the kind.
+    #[schema(example = "Validation failed")]
+    title: &'static str,
+    /// The HTTP status code.
+    #[schema(example = 422)]
     status: u16,
+    /// What went wrong this time, in words a developer can act on.
     detail: String,
+    /// For validation failures (422): every field that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    errors: Option<Vec<FieldError>>,
 }
 
 impl IntoResponse for ApiError {
@@ -153,7 +171,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             errors: match &self {
-                Self::Validation(errors) => Some(errors),
+                Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
         };

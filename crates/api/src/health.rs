@@ -1,27 +1,45 @@
 //! Liveness, readiness and metrics: what an operator's probes and scrapers call.
 
+use crate::openapi::Unavailable;
 use crate::{ApiError, AppState};
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 /// The process is up and serving HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"})))
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// The database answers and its schema is current; 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Object,
+            example = json!({"status": "ready", "database": "ok", "migrations": "current"})),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let check = async {
         state
@@ -51,6 +69,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 }
 
 /// Prometheus text exposition of every metric Herald keeps.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String))
+)]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut body = String::new();
     prometheus_client::encoding::text::encode(&mut body, &state.registry)

@@ -92,7 +92,7 @@ async fn with_timeout(limit: Duration, request: Request, next: Next) -> Response
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route; see /openapi.json".into())
+    ApiError::NoSuchRoute
 }
 
 async fn method_not_allowed() -> ApiError {

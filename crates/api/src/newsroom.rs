@@ -1,16 +1,22 @@
 //! Publishers' feeds: the reader's `GET /v1/sources` and the newsroom's source management
 //! with health (SPEC §3 "Reading" and "Newsroom").
 
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
+    ValidationFailed,
+};
 use crate::session::RequireEditor;
 use crate::{ApiError, ApiJson, AppState, FieldError};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use herald_store::sources::{self, NewSource, Source, SourcePatch};
 use herald_store::{StoreError, topics};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Shortest fixed poll interval an editor may set.
@@ -18,25 +24,32 @@ const MIN_POLL_INTERVAL_SECONDS: u32 = 60;
 /// Longest fixed poll interval an editor may set.
 const MAX_POLL_INTERVAL_SECONDS: u32 = 86_400;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sources", get(list_publishers))
-        .route("/v1/admin/sources", get(list_sources).post(create_source))
-        .route(
-            "/v1/admin/sources/{id}",
-            get(get_source).patch(update_source).delete(delete_source),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_publishers))
+        .routes(routes!(list_sources, create_source))
+        .routes(routes!(get_source, update_source, delete_source))
 }
 
-#[derive(Serialize)]
+/// A publisher whose articles Herald shows.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Publisher)]
 struct PublisherBody {
     id: Uuid,
     name: String,
+    /// The publisher's home page.
     site_url: Option<String>,
+    /// Slugs of the topics it covers.
     topics: Vec<String>,
 }
 
 /// Publishers whose articles Herald shows.
+#[utoipa::path(
+    get,
+    path = "/v1/sources",
+    tag = "reading",
+    responses((status = 200, description = "Every publisher", body = Vec<PublisherBody>))
+)]
 async fn list_publishers(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<PublisherBody>>, ApiError> {
@@ -53,24 +66,33 @@ async fn list_publishers(
     ))
 }
 
-#[derive(Serialize)]
+/// How fetching a source's feed is going.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourceHealth)]
 struct HealthBody {
     last_fetch_at: Option<DateTime<Utc>>,
+    /// HTTP status of the last fetch.
     last_status: Option<u16>,
+    /// Failed fetches in a row.
     error_count: u32,
     last_error: Option<String>,
     next_fetch_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+/// A publisher's feed as the newsroom manages it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Source)]
 struct SourceBody {
     id: Uuid,
     name: String,
+    /// The feed's URL (RSS or Atom).
     url: String,
     site_url: Option<String>,
     topics: Vec<String>,
     language: Option<String>,
+    /// Whether its stories may become breaking alerts.
     breaking: bool,
+    /// Fixed poll interval; `null`: adaptive.
     poll_interval_seconds: Option<u32>,
     health: HealthBody,
     created_at: DateTime<Utc>,
@@ -102,18 +124,42 @@ impl From<Source> for SourceBody {
 }
 
 /// Every source with its health (editors).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/sources",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every source with its health", body = Vec<SourceBody>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn list_sources(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
 ) -> Result<Json<Vec<SourceBody>>, ApiError> {
     let list = sources::list(&state.db).await?;
     Ok(Json(list.into_iter().map(SourceBody::from).collect()))
 }
 
 /// One source with its health (editors).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/sources/{id}",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A source id")),
+    responses(
+        (status = 200, description = "The source with its health", body = SourceBody),
+        (status = 404, response = NotFound),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn get_source(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
     Path(id): Path<String>,
 ) -> Result<Json<SourceBody>, ApiError> {
     let id = parse_id(&id)?;
@@ -121,25 +167,48 @@ async fn get_source(
     Ok(Json(found.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new source.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateSource {
+    /// 1–200 characters.
     name: String,
+    /// The feed's absolute http(s) URL (`feed_url` is accepted too).
     #[serde(alias = "feed_url")]
     url: String,
     site_url: Option<String>,
     #[serde(default)]
     topics: Vec<String>,
+    /// A language tag such as `en` or `en-in`.
     language: Option<String>,
     #[serde(default)]
     breaking: bool,
+    /// 60–86400 seconds; absent: adaptive.
+    #[schema(minimum = 60, maximum = 86400)]
     poll_interval_seconds: Option<u32>,
 }
 
 /// Add a source; it is fetched at once (editors).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/sources",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    request_body = CreateSource,
+    responses(
+        (status = 201, description = "Added; its first fetch is due now", body = SourceBody),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 409, response = Conflict),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn create_source(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
     ApiJson(req): ApiJson<CreateSource>,
 ) -> Result<(StatusCode, Json<SourceBody>), ApiError> {
     let mut errors = Vec::new();
@@ -190,26 +259,49 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to a source: fields left out stay as they are; `null` clears a nullable one.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateSource {
     name: Option<String>,
     #[serde(alias = "feed_url")]
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     site_url: Option<Option<String>>,
     topics: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     language: Option<Option<String>>,
     breaking: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 60, maximum = 86400)]
     poll_interval_seconds: Option<Option<u32>>,
 }
 
 /// Change a source; fields left out stay as they are (editors).
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/sources/{id}",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A source id")),
+    request_body = UpdateSource,
+    responses(
+        (status = 200, description = "The changed source", body = SourceBody),
+        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 409, response = Conflict),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn update_source(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateSource>,
 ) -> Result<Json<SourceBody>, ApiError> {
@@ -258,9 +350,22 @@ async fn update_source(
 }
 
 /// Remove a source and its articles (editors).
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/sources/{id}",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "A source id")),
+    responses(
+        (status = 204, description = "Removed with its articles"),
+        (status = 404, response = NotFound),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 async fn delete_source(
     State(state): State<AppState>,
-    RequireEditor(_): RequireEditor,
+    RequireEditor(_editor): RequireEditor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
