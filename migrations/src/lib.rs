@@ -17,6 +17,7 @@ mod m20261126_000011_create_stories;
 mod m20261126_000012_create_articles;
 mod m20261126_000013_create_story_breaking_events;
 mod m20261126_000020_create_alert_batches;
+mod m20261126_000021_fanout_counters;
 mod m20261126_000030_create_article_topics;
 mod m20261126_000031_create_article_search;
 mod m20261126_000032_create_comments;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_create_articles::Migration),
             Box::new(m20261126_000013_create_story_breaking_events::Migration),
             Box::new(m20261126_000020_create_alert_batches::Migration),
+            Box::new(m20261126_000021_fanout_counters::Migration),
             Box::new(m20261126_000030_create_article_topics::Migration),
             Box::new(m20261126_000031_create_article_search::Migration),
             Box::new(m20261126_000032_create_comments::Migration),

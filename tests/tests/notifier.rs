@@ -112,6 +112,13 @@ impl Newsroom {
         sub
     }
 
+    /// A stored story with two publishers' articles: (story id, its newest article's id).
+    async fn story(&self) -> (String, String) {
+        let db = self.app.db.connect().await;
+        let (story, _, newer) = story_with_two_articles(&db).await;
+        (story.to_string(), newer.id.to_string())
+    }
+
     async fn send(&self, alert: Value) -> String {
         let response = self
             .call(Method::POST, "/v1/admin/alerts", &self.editor, Some(alert))
@@ -199,8 +206,7 @@ async fn every_follower_device_gets_the_alert_once_with_every_field() {
     let bob_browser = room.browser(&bob).await;
     let carol_browser = room.browser(&carol).await;
 
-    let story = uuid::Uuid::now_v7().to_string();
-    let article = uuid::Uuid::now_v7().to_string();
+    let (story, article) = room.story().await;
     let mut request = alert("Earthquake off the coast");
     request["story_id"] = json!(story);
     request["article_id"] = json!(article);
@@ -233,7 +239,12 @@ async fn every_follower_device_gets_the_alert_once_with_every_field() {
         assert_eq!(p["article_id"], article);
         assert_eq!(p["story_id"], story);
         assert_eq!(p["topic"], "world");
-        assert_eq!(p["image_url"], Value::Null);
+        // Not in the request: the article's image.
+        let image = p["image_url"].as_str().unwrap();
+        assert!(
+            image.starts_with("https://publisher1.example/ceasefire/"),
+            "{p}"
+        );
         assert!(
             chrono::DateTime::parse_from_rfc3339(p["sent_at"].as_str().unwrap()).is_ok(),
             "{p}"
@@ -293,7 +304,7 @@ async fn only_editors_send_and_every_missing_field_is_named() {
             Method::POST,
             "/v1/admin/alerts",
             &room.editor,
-            Some(json!({"article_id": uuid::Uuid::now_v7(), "urgency": "now", "ttl_seconds": 1})),
+            Some(json!({"urgency": "now", "ttl_seconds": 1})),
         )
         .await;
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -323,6 +334,132 @@ async fn only_editors_send_and_every_missing_field_is_named() {
         )
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// Two publishers' articles on one story, both in `world`; returns (story, older, newer).
+async fn story_with_two_articles(
+    db: &herald_store::Db,
+) -> (
+    uuid::Uuid,
+    herald_store::articles::Article,
+    herald_store::articles::Article,
+) {
+    use herald_store::articles::NewArticle;
+    use herald_store::sources::{self, NewSource};
+    let story = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for (i, minutes_ago) in [(0, 30), (1, 5)] {
+        let tag = uuid::Uuid::now_v7().simple();
+        let source = sources::create(
+            db,
+            NewSource {
+                name: format!("Publisher {i} {tag}"),
+                feed_url: format!("https://publisher{i}.example/feed/{tag}"),
+                site_url: None,
+                topics: vec!["world".into()],
+                language: None,
+                breaking: false,
+                poll_interval_seconds: None,
+            },
+        )
+        .await
+        .unwrap();
+        let article = NewArticle {
+            id: uuid::Uuid::now_v7(),
+            source_id: source.id,
+            dedupe_key: format!("guid:{tag}"),
+            canonical_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}")),
+            title: format!("Ceasefire agreed, says publisher {i}"),
+            summary: Some(format!("Summary from publisher {i}")),
+            content_html: None,
+            image_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}.jpg")),
+            author: None,
+            language: None,
+            topics: vec!["world".into()],
+            published_at: now - chrono::Duration::minutes(minutes_ago),
+            fetched_at: now,
+        };
+        ids.push(article.id);
+        herald_store::stories::add_article(db, article, story, &[])
+            .await
+            .unwrap();
+    }
+    let older = herald_store::articles::get(db, ids[0]).await.unwrap();
+    let newer = herald_store::articles::get(db, ids[1]).await.unwrap();
+    (story, older, newer)
+}
+
+#[tokio::test]
+async fn an_article_or_story_id_alone_fills_the_alert_and_unknown_ids_queue_nothing() {
+    let room = Newsroom::start().await;
+    let db = room.app.db.connect().await;
+    let (story, older, newer) = story_with_two_articles(&db).await;
+
+    let send = |body: Value| room.call(Method::POST, "/v1/admin/alerts", &room.editor, Some(body));
+    let queued = |response: reqwest::Response| {
+        let db = db.clone();
+        async move {
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            let id: Value = response.json().await.unwrap();
+            let id = uuid::Uuid::parse_str(id["id"].as_str().unwrap()).unwrap();
+            herald_store::queue::alert(&db, id).await.unwrap()
+        }
+    };
+
+    // An article: its title, link, image, topics and story; its summary as the body.
+    let by_article = queued(send(json!({"article_id": older.id})).await).await;
+    assert_eq!(by_article.title, older.title);
+    assert_eq!(
+        Some(by_article.url.as_str()),
+        older.canonical_url.as_deref()
+    );
+    assert_eq!(by_article.image_url, older.image_url);
+    assert_eq!(by_article.topics, ["world"]);
+    assert_eq!(by_article.article_id, Some(older.id));
+    assert_eq!(by_article.story_id, Some(story));
+    assert_eq!(by_article.body, "Summary from publisher 0");
+
+    // A story: its headline over its newest article; given fields override.
+    let by_story = queued(send(json!({"story_id": story, "body": "Editor's words"})).await).await;
+    let headline = herald_store::stories::get(&db, story)
+        .await
+        .unwrap()
+        .headline;
+    assert_eq!(by_story.title, headline);
+    assert_eq!(by_story.article_id, Some(newer.id));
+    assert_eq!(Some(by_story.url.as_str()), newer.canonical_url.as_deref());
+    assert_eq!(by_story.body, "Editor's words");
+    assert_eq!(by_story.story_id, Some(story));
+    let overridden = queued(
+        send(json!({"article_id": newer.id, "title": "Ceasefire holds", "url": "https://herald.example/live"}))
+            .await,
+    )
+    .await;
+    assert_eq!(overridden.title, "Ceasefire holds");
+    assert_eq!(overridden.url, "https://herald.example/live");
+    assert_eq!(overridden.image_url, newer.image_url);
+
+    // Unknown ids: 404 problem+json naming the id, and nothing queued.
+    let before = herald_store::alerts::count(&db).await.unwrap();
+    for body in [
+        json!({"article_id": uuid::Uuid::now_v7()}),
+        json!({"story_id": uuid::Uuid::now_v7()}),
+        json!({"article_id": older.id, "story_id": uuid::Uuid::now_v7()}),
+    ] {
+        let response = send(body).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("no "),
+            "{problem}"
+        );
+    }
+    assert_eq!(herald_store::alerts::count(&db).await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -474,7 +611,7 @@ async fn the_daily_cap_and_one_alert_per_story() {
     .await;
     let regular_browser = room.browser(&room.reader("world").await).await;
 
-    let story = uuid::Uuid::now_v7();
+    let (story, _) = room.story().await;
     let mut first = alert("Five publishers carry it");
     first["story_id"] = json!(story);
     let first = room.send(first).await;
@@ -492,7 +629,7 @@ async fn the_daily_cap_and_one_alert_per_story() {
     );
 
     let mut other = alert("A different story");
-    other["story_id"] = json!(uuid::Uuid::now_v7());
+    other["story_id"] = json!(room.story().await.0);
     let other = room.send(other).await;
     let status = room.finished(&other, WAIT).await;
     assert_eq!(status["sent"], 1);
@@ -601,7 +738,7 @@ async fn fcm_and_apns_devices_get_every_field() {
         .await;
     assert_eq!(registered.status(), StatusCode::CREATED);
 
-    let story = uuid::Uuid::now_v7().to_string();
+    let (story, _) = room.story().await;
     let mut request = alert("Election called");
     request["story_id"] = json!(story);
     request["image_url"] = json!("https://herald.example/i.jpg");

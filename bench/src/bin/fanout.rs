@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     workers: usize,
     /// Devices per batch.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = FanoutSettings::default().batch_size)]
     batch: u64,
     /// PostgreSQL to seed a throwaway schema in.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]

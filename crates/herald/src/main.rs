@@ -95,19 +95,21 @@ enum UserAction {
 #[derive(Debug, Subcommand)]
 enum AlertAction {
     /// Queue an alert to the followers of the topics; with --wait, show its progress until it ends.
+    /// With --article or --story, title, link, image, topics and body come from the article (a
+    /// story's newest linked article, under the story's headline); options given override them.
     Send {
-        /// Notification title.
-        #[arg(long)]
-        title: String,
-        /// Where a tap leads (http or https).
-        #[arg(long)]
-        url: String,
-        /// Topic slug whose followers get it (repeat for several).
-        #[arg(long = "topic", required = true)]
+        /// Notification title (default: the article's title or the story's headline).
+        #[arg(long, required_unless_present_any = ["article", "story"])]
+        title: Option<String>,
+        /// Where a tap leads, http or https (default: the article's link).
+        #[arg(long, required_unless_present_any = ["article", "story"])]
+        url: Option<String>,
+        /// Topic slug whose followers get it, repeatable (default: the article's or story's topics).
+        #[arg(long = "topic", required_unless_present_any = ["article", "story"])]
         topics: Vec<String>,
-        /// Notification text.
-        #[arg(long, default_value = "")]
-        body: String,
+        /// Notification text (default: the start of the article's summary).
+        #[arg(long)]
+        body: Option<String>,
         /// normal or high (high may pass quiet hours).
         #[arg(long, default_value = "normal", value_parser = ["very-low", "low", "normal", "high"])]
         urgency: String,
@@ -268,10 +270,6 @@ async fn send_alert(config: &Config, action: AlertAction) -> anyhow::Result<()> 
         article,
         wait,
     } = action;
-    let parsed = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || title.trim().is_empty() {
-        anyhow::bail!("--title must not be empty and --url must be an http(s) URL");
-    }
     let story = story
         .as_deref()
         .map(parse_id)
@@ -282,9 +280,61 @@ async fn send_alert(config: &Config, action: AlertAction) -> anyhow::Result<()> 
         .map(parse_id)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--article {e}"))?;
+    let db = herald::open_database(config).await?;
+    let subject = match (article, story) {
+        (Some(id), _) => Some(
+            herald_store::alerts::article_subject(&db, id)
+                .await
+                .with_context(|| format!("no article {id}"))?,
+        ),
+        (None, Some(id)) => Some(
+            herald_store::alerts::story_subject(&db, id)
+                .await
+                .with_context(|| format!("no story {id}"))?,
+        ),
+        (None, None) => None,
+    };
+    if let (Some(_), Some(id)) = (article, story) {
+        herald_store::stories::get(&db, id)
+            .await
+            .with_context(|| format!("no story {id}"))?;
+    }
+    let title = title
+        .or_else(|| {
+            subject
+                .as_ref()
+                .map(|s| s.title.chars().take(300).collect())
+        })
+        .unwrap_or_default();
+    let url = url
+        .or_else(|| subject.as_ref().and_then(|s| s.url.clone()))
+        .context("--url is needed: the article has no link")?;
+    let body = body
+        .or_else(|| {
+            subject
+                .as_ref()
+                .and_then(|s| s.summary.as_ref())
+                .map(|s| s.chars().take(200).collect())
+        })
+        .unwrap_or_default();
+    if topics.is_empty() {
+        topics = subject
+            .as_ref()
+            .map(|s| s.topics.clone())
+            .unwrap_or_default();
+    }
+    if topics.is_empty() {
+        anyhow::bail!("--topic is needed: the article has no topics");
+    }
+    let story = story.or_else(|| subject.as_ref().and_then(|s| s.story_id));
+    let article = article.or_else(|| subject.as_ref().and_then(|s| s.article_id));
+    let image_url = subject.as_ref().and_then(|s| s.image_url.clone());
+    let parsed = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || title.trim().is_empty() {
+        anyhow::bail!("--title must not be empty and --url must be an http(s) URL");
+    }
     topics.sort();
     topics.dedup();
-    let db = herald::open_database(config).await?;
     let unknown = herald_store::topics::unknown(&db, &topics).await?;
     if !unknown.is_empty() {
         anyhow::bail!("unknown topic(s): {}", unknown.join(", "));
@@ -301,7 +351,7 @@ async fn send_alert(config: &Config, action: AlertAction) -> anyhow::Result<()> 
             title: title.trim().to_string(),
             body,
             url: parsed.to_string(),
-            image_url: None,
+            image_url,
             urgency,
             ttl_seconds: i32::try_from(ttl).unwrap_or(i32::MAX),
             trigger: "editor".into(),

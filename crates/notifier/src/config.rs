@@ -27,6 +27,8 @@ pub struct PushConfig {
     pub default_ttl_seconds: u32,
     /// Alerts a device receives per day unless its preferences say otherwise.
     pub default_max_alerts_per_day: u32,
+    /// How the notifier paces its fan-out (`[push.fanout]`).
+    pub fanout: FanoutConfig,
 }
 
 impl Default for PushConfig {
@@ -41,6 +43,43 @@ impl Default for PushConfig {
             high_urgency_bypasses_quiet_hours: true,
             default_ttl_seconds: 3600,
             default_max_alerts_per_day: 10,
+            fanout: FanoutConfig::default(),
+        }
+    }
+}
+
+/// The fan-out's pacing (`[push.fanout]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FanoutConfig {
+    /// Devices per leased batch: bigger batches mean fewer database round trips per device;
+    /// a crash may resend at most one batch.
+    pub batch_size: u64,
+    /// Seconds a batch lease lasts unless renewed (renewed every third of it); a crashed
+    /// notifier's batch is taken over this long after its last renewal.
+    pub lease_seconds: u64,
+    /// Milliseconds between polls of an empty queue.
+    pub idle_poll_ms: u64,
+    /// Deliveries of one batch in flight at once (each sender also has its own limit).
+    pub concurrency: usize,
+    /// First retry delay in milliseconds; doubled per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay in seconds (a push service's `Retry-After` may ask for more).
+    pub retry_max_seconds: u64,
+    /// Outcomes written to the database per statement.
+    pub record_chunk: usize,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 2000,
+            lease_seconds: 30,
+            idle_poll_ms: 200,
+            concurrency: 256,
+            retry_base_ms: 500,
+            retry_max_seconds: 60,
+            record_chunk: 500,
         }
     }
 }

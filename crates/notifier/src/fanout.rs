@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::PushConfig;
+use crate::config::{FanoutConfig, PushConfig};
 use crate::send::{
     AlertPayload, ApnsEnvironment, ApnsSender, DeliveryOutcome, FcmSender, MessageOptions,
     SetupError, WebPushSender,
@@ -83,14 +83,21 @@ pub struct FanoutSettings {
 
 impl Default for FanoutSettings {
     fn default() -> Self {
+        Self::from_config(&FanoutConfig::default())
+    }
+}
+
+impl FanoutSettings {
+    /// The settings `[push.fanout]` asks for (zero sizes read as one).
+    pub fn from_config(config: &FanoutConfig) -> Self {
         Self {
-            batch_size: 500,
-            lease_for: Duration::from_secs(30),
-            idle_poll: Duration::from_millis(200),
-            concurrency: 256,
-            retry_base: Duration::from_millis(500),
-            retry_max: Duration::from_secs(60),
-            record_chunk: 200,
+            batch_size: config.batch_size.max(1),
+            lease_for: Duration::from_secs(config.lease_seconds.max(1)),
+            idle_poll: Duration::from_millis(config.idle_poll_ms),
+            concurrency: config.concurrency.max(1),
+            retry_base: Duration::from_millis(config.retry_base_ms),
+            retry_max: Duration::from_secs(config.retry_max_seconds),
+            record_chunk: config.record_chunk.max(1),
         }
     }
 }
@@ -157,7 +164,8 @@ pub async fn run(
     metrics: FanoutMetrics,
     stop: CancellationToken,
 ) -> Result<(), StoreError> {
-    Fanout::new(db, config, senders, metrics, FanoutSettings::default())
+    let settings = FanoutSettings::from_config(&config.fanout);
+    Fanout::new(db, config, senders, metrics, settings)
         .run(stop)
         .await
 }
@@ -263,7 +271,7 @@ impl Fanout {
     /// Leases and delivers one batch; false when the queue had nothing to lease.
     pub async fn step(&self, stop: &CancellationToken) -> Result<bool, StoreError> {
         let inner = &self.inner;
-        let Some(lease) = queue::lease(
+        let Some((lease, targets)) = queue::lease_batch(
             &inner.db,
             &inner.owner,
             inner.settings.lease_for,
@@ -285,7 +293,7 @@ impl Fanout {
             batch_stop.clone(),
             Arc::clone(&lost),
         )));
-        self.deliver_batch(&lease, &batch_stop).await?;
+        self.deliver_batch(&lease, targets, &batch_stop).await?;
         if lost.load(Ordering::SeqCst) {
             tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, "batch stopped: alert cancelled or expired, or lease lost");
         } else if stop.is_cancelled() {
@@ -299,22 +307,27 @@ impl Fanout {
     async fn deliver_batch(
         &self,
         lease: &Lease,
+        targets: Vec<Target>,
         stop: &CancellationToken,
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
         let db = &inner.db;
         let alert = &lease.alert;
         let now = Utc::now();
-        let targets = queue::batch_targets(db, lease).await?;
-        let ids: Vec<Uuid> = targets.iter().map(|t| t.device.id).collect();
-        let recorded: HashSet<Uuid> = queue::already_recorded(db, alert.id, &ids)
-            .await?
-            .into_iter()
-            .collect();
-        let targets: Vec<Target> = targets
-            .into_iter()
-            .filter(|t| !recorded.contains(&t.device.id))
-            .collect();
+        // Only a batch leased before (a takeover, a released batch) can have outcomes already.
+        let targets: Vec<Target> = if lease.attempts > 1 {
+            let ids: Vec<Uuid> = targets.iter().map(|t| t.device.id).collect();
+            let recorded: HashSet<Uuid> = queue::already_recorded(db, alert.id, &ids)
+                .await?
+                .into_iter()
+                .collect();
+            targets
+                .into_iter()
+                .filter(|t| !recorded.contains(&t.device.id))
+                .collect()
+        } else {
+            targets
+        };
         let mut owners: Vec<Uuid> = targets.iter().map(|t| t.device.user_id).collect();
         owners.sort_unstable();
         owners.dedup();
@@ -417,7 +430,7 @@ impl Fanout {
                 });
             }
         }
-        queue::record(db, alert, &skipped).await?;
+        queue::record_batch(db, lease, &skipped).await?;
 
         let mut outcomes = futures::stream::iter(sends)
             .map(|(target, topic)| self.deliver(alert, target, topic, stop))
@@ -428,11 +441,11 @@ impl Fanout {
                 pending.push(record);
             }
             if pending.len() >= inner.settings.record_chunk {
-                queue::record(db, alert, &pending).await?;
+                queue::record_batch(db, lease, &pending).await?;
                 pending.clear();
             }
         }
-        queue::record(db, alert, &pending).await
+        queue::record_batch(db, lease, &pending).await
     }
 
     /// Sends one alert to one device, retrying transient failures with exponential backoff

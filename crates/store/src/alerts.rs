@@ -133,3 +133,88 @@ pub async fn mark_opened(
         .await?;
     sent.map(|_| ()).ok_or(StoreError::NotFound)
 }
+
+/// What an alert about an article or a story starts from when the editor gives only the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSubject {
+    /// The article the alert opens, if there is one.
+    pub article_id: Option<Uuid>,
+    /// The story it is about.
+    pub story_id: Option<Uuid>,
+    /// The article's title (or the story's headline when it has no article).
+    pub title: String,
+    /// The article's plain-text summary.
+    pub summary: Option<String>,
+    /// The article's link.
+    pub url: Option<String>,
+    /// The article's image.
+    pub image_url: Option<String>,
+    /// The article's topics (the story's, for a story).
+    pub topics: Vec<String>,
+}
+
+fn article_subject_of(article: crate::articles::Article) -> AlertSubject {
+    AlertSubject {
+        article_id: Some(article.id),
+        story_id: article.story_id,
+        title: article.title,
+        summary: article.summary,
+        url: article.canonical_url,
+        image_url: article.image_url,
+        topics: article.topics,
+    }
+}
+
+/// The alert subject of an article; `NotFound` when there is no such article.
+pub async fn article_subject(
+    db: &DatabaseConnection,
+    article_id: Uuid,
+) -> Result<AlertSubject, StoreError> {
+    Ok(article_subject_of(
+        crate::articles::get(db, article_id).await?,
+    ))
+}
+
+/// The alert subject of a story, as the breaking-story trigger builds it: the story's headline,
+/// and the link, summary and image of its newest article that has a link (the latest telling),
+/// with the story's topics; the headline alone while no article has a link. `NotFound` when
+/// there is no such story.
+pub async fn story_subject(
+    db: &DatabaseConnection,
+    story_id: Uuid,
+) -> Result<AlertSubject, StoreError> {
+    let story = crate::stories::get(db, story_id).await?;
+    let newest = crate::articles::by_story(db, story_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.canonical_url.is_some())
+        .max_by_key(|a| a.published_at);
+    let topics = story.topics;
+    Ok(match newest {
+        Some(article) => AlertSubject {
+            story_id: Some(story.id),
+            title: story.headline,
+            topics: if topics.is_empty() {
+                article.topics.clone()
+            } else {
+                topics
+            },
+            ..article_subject_of(article)
+        },
+        None => AlertSubject {
+            article_id: None,
+            story_id: Some(story.id),
+            title: story.headline,
+            summary: None,
+            url: None,
+            image_url: None,
+            topics,
+        },
+    })
+}
+
+/// How many alerts exist, in any state.
+pub async fn count(db: &DatabaseConnection) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(alert::Entity::find().count(db).await?)
+}

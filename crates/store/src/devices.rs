@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// APNs environment a token belongs to.
@@ -285,6 +286,20 @@ pub async fn targeted_page(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Target>, StoreError> {
+    let devices = targeted_devices(db, topics, after, None, Some(limit)).await?;
+    with_preferences(db, devices).await
+}
+
+/// The (at most `limit`) live devices, in id order, with ids in `(after, until]`, whose owners follow
+/// any of `topics`. A walk of the devices primary key probing the subscriptions primary key,
+/// so its cost depends on the page, not on the audience.
+pub async fn targeted_devices(
+    db: &impl ConnectionTrait,
+    topics: &[String],
+    after: Option<Uuid>,
+    until: Option<Uuid>,
+    limit: Option<u64>,
+) -> Result<Vec<Device>, StoreError> {
     let followers = Query::select()
         .column(subscription::Column::UserId)
         .from(subscription::Entity)
@@ -296,25 +311,37 @@ pub async fn targeted_page(
     if let Some(after) = after {
         query = query.filter(device::Column::Id.gt(after));
     }
-    let devices: Vec<Device> = query
+    if let Some(until) = until {
+        query = query.filter(device::Column::Id.lte(until));
+    }
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    Ok(query
         .order_by_asc(device::Column::Id)
-        .limit(limit)
         .all(db)
         .await?
         .into_iter()
         .filter_map(to_device)
-        .collect();
+        .collect())
+}
+
+/// Pairs each device with its owner's preferences (one query for all owners).
+pub async fn with_preferences(
+    db: &DatabaseConnection,
+    devices: Vec<Device>,
+) -> Result<Vec<Target>, StoreError> {
     let mut owners: Vec<Uuid> = devices.iter().map(|d| d.user_id).collect();
     owners.sort_unstable();
     owners.dedup();
-    let prefs = preferences::for_users(db, &owners).await?;
+    let prefs: HashMap<Uuid, Preferences> = preferences::for_users(db, &owners)
+        .await?
+        .into_iter()
+        .collect();
     Ok(devices
         .into_iter()
         .map(|device| {
-            let preferences = prefs
-                .iter()
-                .find(|(u, _)| *u == device.user_id)
-                .map(|(_, p)| p.clone());
+            let preferences = prefs.get(&device.user_id).cloned();
             Target {
                 device,
                 preferences,

@@ -11,11 +11,11 @@ use crate::StoreError;
 use crate::devices::{self, Target};
 use crate::entity::{alert, alert_batch, delivery, device, story_receipt, subscription};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -296,15 +296,15 @@ fn lease_sql(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "UPDATE alert_batches SET state = 'leased', lease_owner = $1, lease_expires_at = $2, \
-             attempts = attempts + 1 WHERE id = (SELECT id FROM alert_batches \
-             WHERE state = 'queued' OR (state = 'leased' AND lease_expires_at < $3) \
+             attempts = attempts + 1 WHERE id = (SELECT id FROM alert_batches WHERE state IN ('queued', 'leased') \
+             AND (state = 'queued' OR lease_expires_at < $3) \
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
         }
         // SQLite serialises writers, so the conditional UPDATE alone is atomic.
         _ => {
             "UPDATE alert_batches SET state = 'leased', lease_owner = ?, lease_expires_at = ?, \
-             attempts = attempts + 1 WHERE id = (SELECT id FROM alert_batches \
-             WHERE state = 'queued' OR (state = 'leased' AND lease_expires_at < ?) \
+             attempts = attempts + 1 WHERE id = (SELECT id FROM alert_batches WHERE state IN ('queued', 'leased') \
+             AND (state = 'queued' OR lease_expires_at < ?) \
              ORDER BY id LIMIT 1) RETURNING *"
         }
     }
@@ -318,6 +318,39 @@ pub async fn lease(
     lease_for: Duration,
     batch_size: u64,
 ) -> Result<Option<Lease>, StoreError> {
+    Ok(lease_batch(db, owner, lease_for, batch_size)
+        .await?
+        .map(|(lease, _)| lease))
+}
+
+/// [`lease`], and the batch's live targeted devices with their owners' preferences: read while
+/// planning a new batch (one walk of the devices), or by its fixed range when taking one over.
+pub async fn lease_batch(
+    db: &DatabaseConnection,
+    owner: &str,
+    lease_for: Duration,
+    batch_size: u64,
+) -> Result<Option<(Lease, Vec<Target>)>, StoreError> {
+    let Some((lease, planned)) = lease_and_plan(db, owner, lease_for, batch_size).await? else {
+        return Ok(None);
+    };
+    let devices = match planned {
+        Some(devices) => devices,
+        None => range_devices(db, &lease).await?,
+    };
+    let targets = devices::with_preferences(db, devices).await?;
+    Ok(Some((lease, targets)))
+}
+
+/// The lease, and the devices read while planning when this lease planned the batch.
+type Leased = (Lease, Option<Vec<devices::Device>>);
+
+async fn lease_and_plan(
+    db: &DatabaseConnection,
+    owner: &str,
+    lease_for: Duration,
+    batch_size: u64,
+) -> Result<Option<Leased>, StoreError> {
     let now = Utc::now();
     let expires_at = now + ChronoDuration::from_std(lease_for).unwrap_or(ChronoDuration::MAX);
     let backend = db.get_database_backend();
@@ -340,10 +373,13 @@ pub async fn lease(
             .await?
             .map(to_queued)
             .ok_or(StoreError::NotFound)?;
-        let (until, device_count) = if batch.planned {
-            (batch.until_device_id, batch.device_count)
+        let (until, device_count, planned) = if batch.planned {
+            (batch.until_device_id, batch.device_count, None)
         } else {
-            plan(&txn, &batch, &alert, std::cmp::max(batch_size, 1), now).await?
+            let devices = plan(&txn, &batch, &alert, std::cmp::max(batch_size, 1), now).await?;
+            let until = devices.last().map(|d| d.id);
+            let count = i32::try_from(devices.len()).unwrap_or(i32::MAX);
+            (until, count, Some(devices))
         };
         if alert.state == AlertState::Queued {
             alert::Entity::update_many()
@@ -356,7 +392,7 @@ pub async fn lease(
                 .exec(&txn)
                 .await?;
         }
-        Ok(Some(Lease {
+        let lease = Lease {
             batch_id: batch.id,
             owner: owner.to_string(),
             alert,
@@ -365,42 +401,32 @@ pub async fn lease(
             device_count: u32::try_from(device_count).unwrap_or(0),
             attempts: u32::try_from(batch.attempts).unwrap_or(0),
             expires_at,
-        }))
+        };
+        Ok(Some((lease, planned)))
     }
     .await;
     finish(txn, result).await
 }
 
 /// Fixes an unplanned batch's range to the next `batch_size` targeted devices and queues the
-/// next unplanned batch after them when the page was full.
+/// next unplanned batch after them when the page was full. Returns the devices.
 async fn plan(
     txn: &DatabaseTransaction,
     batch: &alert_batch::Model,
     alert: &QueuedAlert,
     batch_size: u64,
     now: DateTime<Utc>,
-) -> Result<(Option<Uuid>, i32), StoreError> {
-    let followers = Query::select()
-        .column(subscription::Column::UserId)
-        .from(subscription::Entity)
-        .and_where(Expr::col(subscription::Column::TopicSlug).is_in(alert.topics.iter().cloned()))
-        .to_owned();
-    let mut query = device::Entity::find()
-        .select_only()
-        .column(device::Column::Id)
-        .filter(device::Column::DeadAt.is_null())
-        .filter(device::Column::UserId.in_subquery(followers));
-    if let Some(after) = batch.after_device_id {
-        query = query.filter(device::Column::Id.gt(after));
-    }
-    let ids: Vec<Uuid> = query
-        .order_by_asc(device::Column::Id)
-        .limit(batch_size)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let until = ids.last().copied();
-    let count = i32::try_from(ids.len()).unwrap_or(i32::MAX);
+) -> Result<Vec<devices::Device>, StoreError> {
+    let page = devices::targeted_devices(
+        txn,
+        &alert.topics,
+        batch.after_device_id,
+        None,
+        Some(batch_size),
+    )
+    .await?;
+    let until = page.last().map(|d| d.id);
+    let count = i32::try_from(page.len()).unwrap_or(i32::MAX);
     alert_batch::Entity::update_many()
         .col_expr(alert_batch::Column::Planned, Expr::value(true))
         .col_expr(alert_batch::Column::UntilDeviceId, Expr::value(until))
@@ -408,10 +434,21 @@ async fn plan(
         .filter(alert_batch::Column::Id.eq(batch.id))
         .exec(txn)
         .await?;
-    if ids.len() as u64 == batch_size {
+    if page.len() as u64 == batch_size {
         insert_unplanned(txn, alert.id, until, now).await?;
     }
-    Ok((until, count))
+    Ok(page)
+}
+
+/// The live targeted devices in a planned batch's range (some may have died since planning).
+async fn range_devices(
+    db: &DatabaseConnection,
+    lease: &Lease,
+) -> Result<Vec<devices::Device>, StoreError> {
+    let Some(until) = lease.until else {
+        return Ok(Vec::new());
+    };
+    devices::targeted_devices(db, &lease.alert.topics, lease.after, Some(until), None).await
 }
 
 /// The live targeted devices of a leased batch, with their owners' preferences.
@@ -419,18 +456,8 @@ pub async fn batch_targets(
     db: &DatabaseConnection,
     lease: &Lease,
 ) -> Result<Vec<Target>, StoreError> {
-    let Some(until) = lease.until else {
-        return Ok(Vec::new());
-    };
-    // Devices in the range may have died since planning, so the page can run past `until`.
-    let page = devices::targeted_page(
-        db,
-        &lease.alert.topics,
-        lease.after,
-        u64::from(std::cmp::max(lease.device_count, 1)),
-    )
-    .await?;
-    Ok(page.into_iter().filter(|t| t.device.id <= until).collect())
+    let devices = range_devices(db, lease).await?;
+    devices::with_preferences(db, devices).await
 }
 
 /// Extends `owner`'s lease; false when it is no longer theirs or the alert stopped
@@ -506,12 +533,16 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<bool, St
             alert_query = alert_query.lock_exclusive();
         }
         alert_query.one(&txn).await?;
+        // Reads only the alert's open batches (a partial index), however many are done.
         let open = alert_batch::Entity::find()
+            .select_only()
+            .column(alert_batch::Column::Id)
             .filter(alert_batch::Column::AlertId.eq(lease.alert.id))
             .filter(alert_batch::Column::State.is_in(OPEN_BATCH_STATES))
-            .count(&txn)
+            .into_tuple::<Uuid>()
+            .one(&txn)
             .await?;
-        if open == 0 {
+        if open.is_none() {
             alert::Entity::update_many()
                 .col_expr(alert::Column::State, Expr::value(AlertState::Done.as_str()))
                 .col_expr(alert::Column::FinishedAt, Expr::value(now))
@@ -630,7 +661,8 @@ pub struct AlertCounters {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// The alert's counters, computed from its batches and deliveries.
+/// The alert's counters: sums of its batches' outcome counters (kept as outcomes are recorded),
+/// so reading them costs the same at the first delivery and the millionth.
 pub async fn counters(
     db: &DatabaseConnection,
     alert_id: Uuid,
@@ -639,15 +671,20 @@ pub async fn counters(
         .one(db)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let counts: Vec<(String, i64)> = delivery::Entity::find()
+    let mut select = alert_batch::Entity::find()
         .select_only()
-        .column(delivery::Column::Status)
-        .column_as(Expr::col(delivery::Column::Id).count(), "n")
-        .filter(delivery::Column::AlertId.eq(alert_id))
-        .group_by(delivery::Column::Status)
-        .into_tuple()
-        .all(db)
-        .await?;
+        .filter(alert_batch::Column::AlertId.eq(alert_id));
+    for column in ["device_count"].into_iter().chain(COUNTER_COLUMNS) {
+        select = select.column_as(
+            Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)")),
+            column,
+        );
+    }
+    let sums = select
+        .into_model::<BatchSums>()
+        .one(db)
+        .await?
+        .unwrap_or_default();
     // A tap marks all of the reader's deliveries of the alert, so opens count readers.
     let opened: Option<i64> = delivery::Entity::find()
         .select_only()
@@ -660,34 +697,45 @@ pub async fn counters(
         .into_tuple()
         .one(db)
         .await?;
-    let planned: Vec<i32> = alert_batch::Entity::find()
-        .select_only()
-        .column(alert_batch::Column::DeviceCount)
-        .filter(alert_batch::Column::AlertId.eq(alert_id))
-        .filter(alert_batch::Column::Planned.eq(true))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let by_status: HashMap<String, u64> = counts
-        .into_iter()
-        .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
-        .collect();
-    let count = |s: DeliveryStatus| by_status.get(s.as_str()).copied().unwrap_or(0);
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(AlertCounters {
         id: alert.id,
         state: AlertState::parse(&alert.state),
-        targeted: planned.iter().map(|c| u64::try_from(*c).unwrap_or(0)).sum(),
-        sent: count(DeliveryStatus::Sent),
-        failed: count(DeliveryStatus::Failed),
-        pruned: count(DeliveryStatus::Pruned),
-        skipped_quiet_hours: count(DeliveryStatus::QuietHours),
-        skipped_daily_cap: count(DeliveryStatus::DailyCap),
-        skipped_duplicate: count(DeliveryStatus::Duplicate),
-        skipped_unfollowed: count(DeliveryStatus::Unfollowed),
-        opened: opened.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        targeted: n(sums.device_count),
+        sent: n(sums.sent),
+        failed: n(sums.failed),
+        pruned: n(sums.pruned),
+        skipped_quiet_hours: n(sums.quiet_hours),
+        skipped_daily_cap: n(sums.daily_cap),
+        skipped_duplicate: n(sums.duplicate),
+        skipped_unfollowed: n(sums.unfollowed),
+        opened: opened.map_or(0, n),
         created_at: alert.created_at,
         finished_at: alert.finished_at,
     })
+}
+
+/// The batch columns that count outcomes, named as [`DeliveryStatus::as_str`].
+const COUNTER_COLUMNS: [&str; 7] = [
+    "sent",
+    "failed",
+    "pruned",
+    "quiet_hours",
+    "daily_cap",
+    "duplicate",
+    "unfollowed",
+];
+
+#[derive(Debug, Default, FromQueryResult)]
+struct BatchSums {
+    device_count: i64,
+    sent: i64,
+    failed: i64,
+    pruned: i64,
+    quiet_hours: i64,
+    daily_cap: i64,
+    duplicate: i64,
+    unfollowed: i64,
 }
 
 /// Of `device_ids`, those that already have a recorded outcome for the alert (a takeover
@@ -714,41 +762,53 @@ pub async fn already_recorded(
 /// Claims the story for each device for this alert, before sending. Returns the devices the
 /// alert may send to: newly claimed, or claimed by this same alert earlier (a delivery in
 /// flight at a crash is resent once). Devices another alert claimed are duplicates.
+///
+/// One statement per chunk: an upsert whose update applies only to this alert's own claims,
+/// returning exactly the rows it inserted or updated.
 pub async fn claim_story(
     db: &DatabaseConnection,
     alert: &QueuedAlert,
     device_ids: &[Uuid],
 ) -> Result<Vec<Uuid>, StoreError> {
-    if device_ids.is_empty() {
-        return Ok(Vec::new());
-    }
+    let mut claimed = Vec::with_capacity(device_ids.len());
     let now = Utc::now();
     let story = alert.story_key();
-    let rows = device_ids
-        .iter()
-        .map(|&device_id| story_receipt::ActiveModel {
-            story_id: Set(story),
-            device_id: Set(device_id),
-            alert_id: Set(alert.id),
-            created_at: Set(now),
-        });
-    story_receipt::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([
-            story_receipt::Column::StoryId,
-            story_receipt::Column::DeviceId,
-        ])
-        .exec_without_returning(db)
-        .await?;
-    Ok(story_receipt::Entity::find()
-        .select_only()
-        .column(story_receipt::Column::DeviceId)
-        .filter(story_receipt::Column::StoryId.eq(story))
-        .filter(story_receipt::Column::AlertId.eq(alert.id))
-        .filter(story_receipt::Column::DeviceId.is_in(device_ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?)
+    for chunk in device_ids.chunks(STATEMENT_ROWS) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(story_receipt::Entity)
+            .columns([
+                story_receipt::Column::StoryId,
+                story_receipt::Column::DeviceId,
+                story_receipt::Column::AlertId,
+                story_receipt::Column::CreatedAt,
+            ])
+            .on_conflict(
+                OnConflict::columns([
+                    story_receipt::Column::StoryId,
+                    story_receipt::Column::DeviceId,
+                ])
+                .update_column(story_receipt::Column::AlertId)
+                .action_and_where(
+                    Expr::col((story_receipt::Entity, story_receipt::Column::AlertId)).eq(alert.id),
+                )
+                .to_owned(),
+            )
+            .returning_col(story_receipt::Column::DeviceId);
+        for &device_id in chunk {
+            insert
+                .values([story.into(), device_id.into(), alert.id.into(), now.into()])
+                .map_err(|e| StoreError::Other(DbErr::Custom(e.to_string())))?;
+        }
+        for row in db.query_all(&insert).await? {
+            claimed.push(row.try_get::<Uuid>("", "device_id")?);
+        }
+    }
+    Ok(claimed)
 }
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's bind-parameter limits.
+const STATEMENT_ROWS: usize = 1000;
 
 /// Which of `topics` each of `user_ids` follows now: `(user, topic)` pairs.
 pub async fn followed(
@@ -833,24 +893,121 @@ pub struct DeliveryRecord {
     pub at: DateTime<Utc>,
 }
 
-fn to_delivery(alert: &QueuedAlert, r: &DeliveryRecord) -> delivery::ActiveModel {
-    delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        alert_id: Set(alert.id),
-        user_id: Set(r.user_id),
-        device_id: Set(Some(r.device_id)),
-        story_id: Set(alert.story_id),
-        status: Set(r.status.as_str().to_string()),
-        reason: Set(r.reason.as_ref().map(|s| s.chars().take(300).collect())),
-        attempts: Set(i32::try_from(r.attempts).unwrap_or(i32::MAX)),
-        created_at: Set(r.at),
-        sent_at: Set((r.status == DeliveryStatus::Sent).then_some(r.at)),
-        opened_at: Set(None),
+/// The rows' insert, skipping (alert, device) pairs already recorded, returning the statuses
+/// it did record.
+fn delivery_insert(
+    alert: &QueuedAlert,
+    records: &[DeliveryRecord],
+) -> Result<InsertStatement, StoreError> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(delivery::Entity)
+        .columns([
+            delivery::Column::Id,
+            delivery::Column::AlertId,
+            delivery::Column::UserId,
+            delivery::Column::DeviceId,
+            delivery::Column::StoryId,
+            delivery::Column::Status,
+            delivery::Column::Reason,
+            delivery::Column::Attempts,
+            delivery::Column::CreatedAt,
+            delivery::Column::SentAt,
+        ])
+        .on_conflict(
+            OnConflict::columns([delivery::Column::AlertId, delivery::Column::DeviceId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(delivery::Column::Status);
+    for r in records {
+        let reason: Option<String> = r.reason.as_ref().map(|s| s.chars().take(300).collect());
+        let sent_at = (r.status == DeliveryStatus::Sent).then_some(r.at);
+        insert
+            .values([
+                Uuid::now_v7().into(),
+                alert.id.into(),
+                r.user_id.into(),
+                r.device_id.into(),
+                alert.story_id.into(),
+                r.status.as_str().into(),
+                reason.into(),
+                i32::try_from(r.attempts).unwrap_or(i32::MAX).into(),
+                r.at.into(),
+                sent_at.into(),
+            ])
+            .map_err(|e| StoreError::Other(DbErr::Custom(e.to_string())))?;
     }
+    Ok(insert)
 }
 
-/// Records outcomes, once per alert and device (a resent delivery keeps its first record).
-/// A device or user deleted meanwhile has nothing to record against; its row is dropped.
+/// Records one chunk and adds what it newly recorded to the batch's counters, atomically: one
+/// statement on PostgreSQL, one transaction on SQLite.
+async fn record_chunk(
+    db: &DatabaseConnection,
+    alert: &QueuedAlert,
+    batch_id: Uuid,
+    records: &[DeliveryRecord],
+) -> Result<(), StoreError> {
+    let backend = db.get_database_backend();
+    let insert = delivery_insert(alert, records)?;
+    if backend == DbBackend::Postgres {
+        let built = backend.build(&insert);
+        let mut values = built.values.map(|v| v.0).unwrap_or_default();
+        values.push(batch_id.into());
+        let sets = COUNTER_COLUMNS
+            .map(|c| format!("{c} = {c} + (SELECT COUNT(*) FROM recorded WHERE status = '{c}')"))
+            .join(", ");
+        let sql = format!(
+            "WITH recorded AS ({}) UPDATE alert_batches SET {sets} WHERE id = ${}",
+            built.sql,
+            values.len()
+        );
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    let result = async {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for row in txn.query_all(&insert).await? {
+            *counts
+                .entry(row.try_get::<String>("", "status")?)
+                .or_default() += 1;
+        }
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let sets = COUNTER_COLUMNS.map(|c| format!("{c} = {c} + ?")).join(", ");
+        let mut values: Vec<sea_orm::Value> = COUNTER_COLUMNS
+            .iter()
+            .map(|c| counts.get(*c).copied().unwrap_or(0).into())
+            .collect();
+        values.push(batch_id.into());
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("UPDATE alert_batches SET {sets} WHERE id = ?"),
+            values,
+        ))
+        .await?;
+        Ok(())
+    }
+    .await;
+    finish(txn, result).await
+}
+
+/// Records a leased batch's outcomes, once per alert and device (a resent delivery keeps its
+/// first record), counting the newly recorded ones on the batch. A device or user deleted
+/// meanwhile has nothing to record against; its row is dropped.
+pub async fn record_batch(
+    db: &DatabaseConnection,
+    lease: &Lease,
+    records: &[DeliveryRecord],
+) -> Result<(), StoreError> {
+    record_on(db, &lease.alert, lease.batch_id, records).await
+}
+
+/// [`record_batch`] for outcomes made outside a lease: they count on the alert's first batch.
 pub async fn record(
     db: &DatabaseConnection,
     alert: &QueuedAlert,
@@ -859,23 +1016,34 @@ pub async fn record(
     if records.is_empty() {
         return Ok(());
     }
-    let all = delivery::Entity::insert_many(records.iter().map(|r| to_delivery(alert, r)))
-        .on_conflict_do_nothing_on([delivery::Column::AlertId, delivery::Column::DeviceId])
-        .exec_without_returning(db)
-        .await;
-    if all.is_ok() {
-        return Ok(());
-    }
-    // One row refers to something deleted meanwhile: record the others one by one.
-    for r in records {
-        let one = delivery::Entity::insert(to_delivery(alert, r))
-            .on_conflict_do_nothing_on([delivery::Column::AlertId, delivery::Column::DeviceId])
-            .exec_without_returning(db)
-            .await;
-        if let Err(err) = one {
-            let alive = device::Entity::find_by_id(r.device_id).count(db).await? > 0;
-            if alive {
-                return Err(err.into());
+    let first: Option<Uuid> = alert_batch::Entity::find()
+        .select_only()
+        .column(alert_batch::Column::Id)
+        .filter(alert_batch::Column::AlertId.eq(alert.id))
+        .order_by_asc(alert_batch::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
+    record_on(db, alert, first.ok_or(StoreError::NotFound)?, records).await
+}
+
+async fn record_on(
+    db: &DatabaseConnection,
+    alert: &QueuedAlert,
+    batch_id: Uuid,
+    records: &[DeliveryRecord],
+) -> Result<(), StoreError> {
+    for chunk in records.chunks(STATEMENT_ROWS) {
+        if record_chunk(db, alert, batch_id, chunk).await.is_ok() {
+            continue;
+        }
+        // One row refers to something deleted meanwhile: record the others one by one.
+        for r in chunk {
+            if let Err(err) = record_chunk(db, alert, batch_id, std::slice::from_ref(r)).await {
+                let alive = device::Entity::find_by_id(r.device_id).count(db).await? > 0;
+                if alive {
+                    return Err(err);
+                }
             }
         }
     }
