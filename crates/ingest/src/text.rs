@@ -1,6 +1,14 @@
 //! Plain-text helpers shared by normalisation, topic tagging and clustering.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Keeps no tag at all and drops scripts and styles with their content; built once.
+static TEXT_ONLY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::empty();
+    builder.clean_content_tags(HashSet::from(["script", "style", "template"]));
+    builder
+});
 
 /// Converts an HTML fragment to plain text: tags and scripts dropped, entities decoded, whitespace collapsed.
 pub fn html_to_text(html: &str) -> String {
@@ -9,10 +17,7 @@ pub fn html_to_text(html: &str) -> String {
     }
     // A space before each tag keeps words of adjacent block elements apart.
     let spaced = html.replace('<', " <");
-    let stripped = ammonia::Builder::empty()
-        .clean_content_tags(HashSet::from(["script", "style", "template"]))
-        .clean(&spaced)
-        .to_string();
+    let stripped = TEXT_ONLY.clean(&spaced).to_string();
     collapse_whitespace(&html_escape::decode_html_entities(&stripped))
 }
 
