@@ -21,6 +21,7 @@ mod m20261126_000021_fanout_counters;
 mod m20261126_000030_create_article_topics;
 mod m20261126_000031_create_article_search;
 mod m20261126_000032_create_comments;
+mod m20261126_000033_index_articles_story_source;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000030_create_article_topics::Migration),
             Box::new(m20261126_000031_create_article_search::Migration),
             Box::new(m20261126_000032_create_comments::Migration),
+            Box::new(m20261126_000033_index_articles_story_source::Migration),
         ]
     }
 }

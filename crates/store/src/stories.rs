@@ -128,33 +128,53 @@ pub async fn add_article(
                 story::Entity::delete_by_id(other).exec(&txn).await?;
             }
         }
+        let (source_id, new_topics) = (new.source_id, new.topics.clone());
+        let folded = merged.iter().any(|&m| m != story_id);
         article::Entity::insert(new.into_model(story_id))
             .exec_without_returning(&txn)
             .await?;
-        let members: Vec<(Uuid, serde_json::Value)> = article::Entity::find()
-            .select_only()
-            .column(article::Column::SourceId)
-            .column(article::Column::Topics)
-            .filter(article::Column::StoryId.eq(story_id))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        let sources: BTreeSet<Uuid> = members.iter().map(|(s, _)| *s).collect();
         let mut topics: Vec<String> = serde_json::from_value(existing.topics).unwrap_or_default();
-        for (_, member_topics) in &members {
-            let member_topics: Vec<String> =
-                serde_json::from_value(member_topics.clone()).unwrap_or_default();
-            for t in member_topics {
-                if !topics.contains(&t) {
-                    topics.push(t);
-                }
+        let (article_count, source_count) = if folded {
+            // Stories were folded in: count everything again (rare).
+            let members: Vec<(Uuid, serde_json::Value)> = article::Entity::find()
+                .select_only()
+                .column(article::Column::SourceId)
+                .column(article::Column::Topics)
+                .filter(article::Column::StoryId.eq(story_id))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            let sources: BTreeSet<Uuid> = members.iter().map(|(s, _)| *s).collect();
+            for (_, member_topics) in members.iter() {
+                let member_topics: Vec<String> =
+                    serde_json::from_value(member_topics.clone()).unwrap_or_default();
+                merge_topics(&mut topics, member_topics);
             }
-        }
+            (members.len(), sources.len())
+        } else {
+            // One more article: the cost stays the same however big the story grows.
+            let from_source: Vec<Uuid> = article::Entity::find()
+                .select_only()
+                .column(article::Column::Id)
+                .filter(article::Column::StoryId.eq(story_id))
+                .filter(article::Column::SourceId.eq(source_id))
+                .limit(2)
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            merge_topics(&mut topics, new_topics);
+            let count = |n: i32| usize::try_from(n).unwrap_or(0);
+            let new_source = usize::from(from_source.len() == 1);
+            (
+                count(existing.article_count) + 1,
+                count(existing.source_count) + new_source,
+            )
+        };
         let saved = story::ActiveModel {
             id: Set(story_id),
             topics: Set(serde_json::json!(topics)),
-            article_count: Set(i32::try_from(members.len()).unwrap_or(i32::MAX)),
-            source_count: Set(i32::try_from(sources.len()).unwrap_or(i32::MAX)),
+            article_count: Set(i32::try_from(article_count).unwrap_or(i32::MAX)),
+            source_count: Set(i32::try_from(source_count).unwrap_or(i32::MAX)),
             first_seen_at: Set(first_seen_at),
             updated_at: Set(now),
             breaking_at: Set(breaking_at),
@@ -177,6 +197,15 @@ pub async fn add_article(
         Err(err) => {
             let _ = txn.rollback().await;
             Err(err)
+        }
+    }
+}
+
+/// Adds the topics of `more` that `topics` lacks, keeping the order.
+fn merge_topics(topics: &mut Vec<String>, more: Vec<String>) {
+    for topic in more {
+        if !topics.contains(&topic) {
+            topics.push(topic);
         }
     }
 }
