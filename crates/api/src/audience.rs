@@ -792,16 +792,14 @@ async fn inbox(
     let items = alerts::inbox(&state.db, principal.user_id, before, limit as u64).await?;
     let next_cursor = (items.len() as i64 == limit)
         .then(|| {
-            items
-                .last()
-                .map(|i| {
-                    let position = InboxPosition {
-                        s: i.alert.created_at.timestamp(),
-                        n: i.alert.created_at.timestamp_subsec_nanos(),
-                        i: i.alert.id,
-                    };
-                    state.cursor_key.encode(&scope, &position)
-                })
+            items.last().map(|i| {
+                let position = InboxPosition {
+                    s: i.alert.created_at.timestamp(),
+                    n: i.alert.created_at.timestamp_subsec_nanos(),
+                    i: i.alert.id,
+                };
+                state.cursor_key.encode(&scope, &position)
+            })
         })
         .flatten();
     let items = items
@@ -880,5 +878,4 @@ mod tests {
             assert!(parse_locale(bad).is_err(), "{bad}");
         }
     }
-
 }
