@@ -111,6 +111,47 @@ impl TestDb {
         }
     }
 
+    /// Seeds an audience like [`TestDb::seed_audience`] but with app devices of `platform`:
+    /// FCM (`android`, token `fcm-<user>-<n>`) or APNs (`ios`, production, a 64-hex-digit
+    /// token). PostgreSQL only: for benchmarks.
+    pub async fn seed_app_audience(&self, db: &DatabaseConnection, audience: &SeedAppAudience<'_>) {
+        // Readers, topic and subscriptions as for Web Push, with no web devices.
+        self.seed_audience(
+            db,
+            &SeedAudience {
+                users: audience.users,
+                devices_per_user: 0,
+                topic: audience.topic,
+                endpoint_base: "",
+                p256dh: &[],
+                auth: &[],
+            },
+        )
+        .await;
+        let per_user = audience.devices_per_user;
+        let (platform, address, environment) = match audience.platform {
+            SeedAppPlatform::Fcm => ("android", "'fcm-' || u.id || '-' || g", "NULL"),
+            SeedAppPlatform::Apns => (
+                "ios",
+                "md5(u.id || '/' || g) || md5(g || '/' || u.id)",
+                "'production'",
+            ),
+        };
+        let statements = [
+            format!(
+                "INSERT INTO devices (id, user_id, platform, address, apns_environment, created_at, updated_at) \
+                 SELECT gen_random_uuid(), u.id, '{platform}', {address}, {environment}, now(), now() \
+                 FROM users u CROSS JOIN generate_series(1, {per_user}) g"
+            ),
+            "ANALYZE".to_string(),
+        ];
+        for sql in statements {
+            db.execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("seeding: {e}"));
+        }
+    }
+
     /// True when the tests run on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.cleanup, Cleanup::PostgresSchema { .. })
@@ -173,6 +214,28 @@ pub struct SeedAudience<'a> {
     pub p256dh: &'a [u8],
     /// The auth secret every device carries (16 bytes).
     pub auth: &'a [u8],
+}
+
+/// The app platform [`TestDb::seed_app_audience`] registers devices on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedAppPlatform {
+    /// Android devices reached through FCM.
+    Fcm,
+    /// iOS devices reached through APNs (production environment).
+    Apns,
+}
+
+/// What [`TestDb::seed_app_audience`] creates.
+#[derive(Debug, Clone)]
+pub struct SeedAppAudience<'a> {
+    /// Readers to create.
+    pub users: u64,
+    /// App devices per reader.
+    pub devices_per_user: u32,
+    /// The topic they all follow (created if missing).
+    pub topic: &'a str,
+    /// FCM or APNs.
+    pub platform: SeedAppPlatform,
 }
 
 fn hex_of(bytes: &[u8]) -> String {
