@@ -84,19 +84,32 @@ pub(crate) fn json(request: &HeaderMap, caching: Caching, value: &impl Serialize
 
 /// Public reads kept in memory for a moment ("micro-caching"): at thousands of requests a
 /// second most readers ask for the same front page, so one database read serves them all.
-/// An entry lives `http.read_cache_ms` (default 1 s) — well within the `max-age` the same
-/// response already allows any shared cache — and `0` turns the cache off.
+/// An entry is fresh for `http.read_cache_ms` (default 1 s) — well within the `max-age` the
+/// same response already allows any shared cache — and `0` turns the cache off.
+///
+/// When an entry expires, the first request to see it reads the database again while the
+/// others keep getting the previous answer for up to [`STALE_FACTOR`] times the TTL, so a
+/// busy page never sends every waiting request to the database at once.
 #[derive(Debug)]
 pub struct ReadCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Rendered)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    at: Instant,
+    rendered: Rendered,
+    refreshing: bool,
 }
 
 /// Entries kept at most; past it, expired ones go, and if none had expired, all of them.
 const MAX_ENTRIES: usize = 10_000;
+/// How many TTLs an expired entry may still be served while one request refreshes it.
+pub const STALE_FACTOR: u32 = 5;
 
 impl ReadCache {
-    /// A cache whose entries live `ttl`; zero keeps nothing.
+    /// A cache whose entries are fresh for `ttl`; zero keeps nothing.
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -104,14 +117,24 @@ impl ReadCache {
         }
     }
 
-    /// The fresh entry for `key`, if any.
+    /// The answer to serve for `key`, or `None` when the caller should read the database
+    /// (and [`put`](Self::put) or [`abandon`](Self::abandon) afterwards).
     pub(crate) fn get(&self, key: &str) -> Option<Rendered> {
         if self.ttl.is_zero() {
             return None;
         }
-        let entries = self.entries.lock().ok()?;
-        let (at, rendered) = entries.get(key)?;
-        (at.elapsed() < self.ttl).then(|| rendered.clone())
+        let mut entries = self.entries.lock().ok()?;
+        let entry = entries.get_mut(key)?;
+        let age = entry.at.elapsed();
+        if age < self.ttl {
+            return Some(entry.rendered.clone());
+        }
+        if age < self.ttl * STALE_FACTOR && entry.refreshing {
+            return Some(entry.rendered.clone());
+        }
+        // This request refreshes it; the others keep the previous answer meanwhile.
+        entry.refreshing = true;
+        None
     }
 
     /// Keeps `rendered` for `key`.
@@ -123,13 +146,27 @@ impl ReadCache {
             return;
         };
         if entries.len() >= MAX_ENTRIES {
-            let ttl = self.ttl;
-            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            let keep = self.ttl * STALE_FACTOR;
+            entries.retain(|_, entry| entry.at.elapsed() < keep);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key.to_string(), (Instant::now(), rendered.clone()));
+        let entry = Entry {
+            at: Instant::now(),
+            rendered: rendered.clone(),
+            refreshing: false,
+        };
+        entries.insert(key.to_string(), entry);
+    }
+
+    /// The refresh of `key` failed: let the next request try.
+    pub(crate) fn abandon(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(key)
+        {
+            entry.refreshing = false;
+        }
     }
 }
 
@@ -184,6 +221,17 @@ mod tests {
         assert!(cache.get("/v1/articles").is_some());
         assert!(cache.get("/v1/articles?topic=world").is_none());
         std::thread::sleep(Duration::from_millis(60));
+        // Expired: the first caller refreshes, the others get the previous answer meanwhile.
+        assert!(cache.get("/v1/articles").is_none());
+        assert!(cache.get("/v1/articles").is_some());
+        cache.abandon("/v1/articles");
+        assert!(cache.get("/v1/articles").is_none());
+        let newer = Rendered::json(Caching::PublicList, &[2]).unwrap();
+        cache.put("/v1/articles", &newer);
+        assert_eq!(cache.get("/v1/articles").unwrap().etag, newer.etag);
+        // Past the stale limit nobody gets the old answer.
+        std::thread::sleep(Duration::from_millis(260));
+        assert!(cache.get("/v1/articles").is_none());
         assert!(cache.get("/v1/articles").is_none());
         let off = ReadCache::new(Duration::ZERO);
         off.put("/v1/articles", &rendered);

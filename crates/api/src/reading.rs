@@ -296,9 +296,16 @@ async fn through_cache(
     if let Some(hit) = state.read_cache.get(key) {
         return Ok(hit.respond(headers));
     }
-    let rendered = produce.await?;
-    state.read_cache.put(key, &rendered);
-    Ok(rendered.respond(headers))
+    match produce.await {
+        Ok(rendered) => {
+            state.read_cache.put(key, &rendered);
+            Ok(rendered.respond(headers))
+        }
+        Err(err) => {
+            state.read_cache.abandon(key);
+            Err(err)
+        }
+    }
 }
 
 /// 404 unless `slug` is a topic.
