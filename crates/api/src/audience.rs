@@ -744,14 +744,6 @@ struct InboxItemBody {
     opened: bool,
 }
 
-/// Where an inbox page stopped, signed into its cursor for this reader only.
-#[derive(Debug, Serialize, Deserialize)]
-struct InboxPosition {
-    s: i64,
-    n: u32,
-    i: Uuid,
-}
-
 fn inbox_scope(user_id: Uuid) -> String {
     format!("inbox\x1f{user_id}")
 }
@@ -780,25 +772,16 @@ async fn inbox(
         return Err(ApiError::invalid("limit", "must be between 1 and 100"));
     }
     let scope = inbox_scope(principal.user_id);
-    let before = match page.cursor.as_deref() {
-        None => None,
-        Some(cursor) => {
-            let p: InboxPosition = state.cursor_key.decode(&scope, cursor)?;
-            let at = DateTime::from_timestamp(p.s, p.n)
-                .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?;
-            Some((at, p.i))
-        }
-    };
+    let before = state
+        .cursor_key
+        .decode_time(&scope, page.cursor.as_deref())?;
     let items = alerts::inbox(&state.db, principal.user_id, before, limit as u64).await?;
     let next_cursor = (items.len() as i64 == limit)
         .then(|| {
             items.last().map(|i| {
-                let position = InboxPosition {
-                    s: i.alert.created_at.timestamp(),
-                    n: i.alert.created_at.timestamp_subsec_nanos(),
-                    i: i.alert.id,
-                };
-                state.cursor_key.encode(&scope, &position)
+                state
+                    .cursor_key
+                    .encode_time(&scope, i.alert.created_at, i.alert.id)
             })
         })
         .flatten();

@@ -3,6 +3,7 @@
 //! [`PER_DAY`] a day each; authors delete their own, editors any.
 
 use crate::cache::{self, Caching};
+use crate::cursor::next_page;
 use crate::error::Problem;
 use crate::reading::{PageQuery, page_limit, query};
 use crate::{ApiError, ApiJson, AppState, CurrentUser};
@@ -83,13 +84,6 @@ pub(crate) struct NewComment {
     body: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CommentPosition {
-    s: i64,
-    n: u32,
-    i: Uuid,
-}
-
 fn article_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("no such article".into()))
 }
@@ -132,31 +126,16 @@ async fn list_comments(
         .await
         .map_err(article_missing)?;
     let scope = format!("comments\x1f{id}");
-    let after = match params.cursor.as_deref() {
-        None => None,
-        Some(cursor) => {
-            let p: CommentPosition = state.cursor_key.decode(&scope, cursor)?;
-            Some(CommentKey {
-                created_at: DateTime::from_timestamp(p.s, p.n)
-                    .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?,
-                id: p.i,
-            })
-        }
-    };
+    let after = state
+        .cursor_key
+        .decode_time(&scope, params.cursor.as_deref())?
+        .map(|(created_at, id)| CommentKey { created_at, id });
     let mut items = comments::list(&state.db, id, after, limit + 1).await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            let position = CommentPosition {
-                s: last.created_at.timestamp(),
-                n: last.created_at.timestamp_subsec_nanos(),
-                i: last.id,
-            };
-            state.cursor_key.encode(&scope, &position)
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut items, limit, |last| {
+        state
+            .cursor_key
+            .encode_time(&scope, last.created_at, last.id)
+    });
     let page = CommentPage {
         items: items.into_iter().map(CommentBody::from).collect(),
         next_cursor,

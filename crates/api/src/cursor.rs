@@ -9,10 +9,12 @@ use crate::ApiError;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use herald_store::keys::{self, LoadOrCreateError, StoredKey};
 use herald_store::{Db, Secret, StoreError};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// Key purpose in the key store.
 const PURPOSE: &str = "page-cursor";
@@ -102,6 +104,32 @@ impl CursorKey {
         serde_json::from_slice(&json).map_err(|_| bad())
     }
 
+    /// A cursor for a list ordered by (time, id): the position of `at`, `id` in `scope`.
+    pub(crate) fn encode_time(&self, scope: &str, at: DateTime<Utc>, id: Uuid) -> String {
+        let position = TimePosition {
+            s: at.timestamp(),
+            n: at.timestamp_subsec_nanos(),
+            i: id,
+        };
+        self.encode(scope, &position)
+    }
+
+    /// The (time, id) position in `cursor`, if given; 400 unless this key signed it for
+    /// `scope`.
+    pub(crate) fn decode_time(
+        &self,
+        scope: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<(DateTime<Utc>, Uuid)>, ApiError> {
+        let Some(cursor) = cursor else {
+            return Ok(None);
+        };
+        let p: TimePosition = self.decode(scope, cursor)?;
+        let at = DateTime::from_timestamp(p.s, p.n)
+            .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?;
+        Ok(Some((at, p.i)))
+    }
+
     fn tag(&self, scope: &str, json: &[u8]) -> hmac::Tag {
         let mut context = hmac::Context::with_key(&self.0);
         context.update(scope.as_bytes());
@@ -109,6 +137,29 @@ impl CursorKey {
         context.update(json);
         context.sign()
     }
+}
+
+/// Where a list ordered by (time, id) stopped: seconds, nanoseconds, id.
+#[derive(Debug, Serialize, Deserialize)]
+struct TimePosition {
+    s: i64,
+    n: u32,
+    i: Uuid,
+}
+
+/// Cuts `items`, read with one more than `limit`, to `limit`; the cursor of the next page
+/// (made from the last item kept) when there is one.
+pub(crate) fn next_page<T>(
+    items: &mut Vec<T>,
+    limit: u64,
+    cursor: impl FnOnce(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(cursor)
 }
 
 #[cfg(test)]
@@ -146,5 +197,16 @@ mod tests {
             key.decode::<(i64, String)>("articles?topic=world", "%%%.!!")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn next_page_cuts_the_extra_item() {
+        let mut items = vec![1, 2, 3];
+        assert_eq!(
+            next_page(&mut items, 2, |n| n.to_string()),
+            Some("2".into())
+        );
+        assert_eq!(items, vec![1, 2]);
+        assert_eq!(next_page(&mut items, 2, |n| n.to_string()), None);
     }
 }

@@ -5,6 +5,7 @@
 //! carries an `ETag` so a phone that already has it gets `304` and no body.
 
 use crate::cache::{Caching, Rendered};
+use crate::cursor::next_page;
 use crate::error::Problem;
 use crate::{ApiError, AppState, CurrentUser};
 use axum::extract::rejection::QueryRejection;
@@ -268,16 +269,11 @@ async fn article_page(
         .map(|p| p.key())
         .transpose()?;
     let mut items = reading::articles(&state.db, filter, after, limit + 1).await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            state
-                .cursor_key
-                .encode(scope, &ArticlePosition::from(last.key))
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut items, limit, |last| {
+        state
+            .cursor_key
+            .encode(scope, &ArticlePosition::from(last.key))
+    });
     let page = ArticlePage {
         items: items.into_iter().map(ArticleBody::from).collect(),
         next_cursor,
@@ -466,14 +462,6 @@ async fn article_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError
     Rendered::json(Caching::PublicItem, &detail)
 }
 
-/// Where a story list stopped, as signed into its cursor.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoryPosition {
-    s: i64,
-    n: u32,
-    i: Uuid,
-}
-
 /// Stories, most recently updated first.
 #[utoipa::path(
     get,
@@ -516,31 +504,16 @@ async fn stories_page(
         known_topic(state, topic).await?;
     }
     let scope = format!("stories\x1f{}", topic.unwrap_or_default());
-    let after = match params.cursor.as_deref() {
-        None => None,
-        Some(cursor) => {
-            let p: StoryPosition = state.cursor_key.decode(&scope, cursor)?;
-            Some(StoryKey {
-                updated_at: DateTime::from_timestamp(p.s, p.n)
-                    .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?,
-                id: p.i,
-            })
-        }
-    };
+    let after = state
+        .cursor_key
+        .decode_time(&scope, params.cursor.as_deref())?
+        .map(|(updated_at, id)| StoryKey { updated_at, id });
     let mut items = reading::stories(&state.db, topic, after, limit + 1).await?;
-    let next_cursor = if items.len() as u64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            let position = StoryPosition {
-                s: last.updated_at.timestamp(),
-                n: last.updated_at.timestamp_subsec_nanos(),
-                i: last.id,
-            };
-            state.cursor_key.encode(&scope, &position)
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut items, limit, |last| {
+        state
+            .cursor_key
+            .encode_time(&scope, last.updated_at, last.id)
+    });
     let page = StoryPage {
         items: items.into_iter().map(StoryBody::from).collect(),
         next_cursor,
