@@ -89,10 +89,7 @@ fn article_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 fn article_missing(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::NotFound("no such article".into()),
-        other => other.into(),
-    }
+    ApiError::missing("no such article")(err)
 }
 
 /// An article's comments, oldest first.
@@ -263,13 +260,9 @@ async fn delete_comment(
     CurrentUser(principal): CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let missing = || ApiError::NotFound("no such comment".into());
-    let id = Uuid::parse_str(&id).map_err(|_| missing())?;
-    let found = match comments::get(&state.db, id).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound) => return Err(missing()),
-        Err(err) => return Err(err.into()),
-    };
+    let missing = ApiError::missing("no such comment");
+    let id = Uuid::parse_str(&id).map_err(|_| missing(StoreError::NotFound))?;
+    let found = comments::get(&state.db, id).await.map_err(&missing)?;
     if found.user_id != principal.user_id && principal.role < Role::Editor {
         return Err(ApiError::Forbidden(
             "only its author or an editor can delete a comment".into(),

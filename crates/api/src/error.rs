@@ -83,6 +83,15 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// A store error, with "nothing there" told as `what` ("no such article"): for
+    /// `.map_err(ApiError::missing("…"))` on a lookup by id.
+    pub(crate) fn missing(what: &'static str) -> impl Fn(StoreError) -> Self {
+        move |err| match err {
+            StoreError::NotFound => Self::NotFound(what.into()),
+            other => other.into(),
+        }
+    }
+
     /// A 500 carrying an internal cause for the log.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())

@@ -444,13 +444,9 @@ async fn get_article(
 }
 
 async fn article_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
-    let not_found = || ApiError::NotFound("no such article".into());
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let article = match articles::get(&state.db, id).await {
-        Ok(article) => article,
-        Err(StoreError::NotFound) => return Err(not_found()),
-        Err(err) => return Err(err.into()),
-    };
+    let not_found = ApiError::missing("no such article");
+    let id = Uuid::parse_str(id).map_err(|_| not_found(StoreError::NotFound))?;
+    let article = articles::get(&state.db, id).await.map_err(not_found)?;
     let source_name = sources::get(&state.db, article.source_id).await?.name;
     let related = reading::related(&state.db, &article).await?;
     let content_html = article.content_html.clone();
@@ -545,13 +541,11 @@ async fn get_story(
 }
 
 async fn story_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
-    let not_found = || ApiError::NotFound("no such story".into());
-    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
-    let (story, members) = match reading::story_page(&state.db, id).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound) => return Err(not_found()),
-        Err(err) => return Err(err.into()),
-    };
+    let not_found = ApiError::missing("no such story");
+    let id = Uuid::parse_str(id).map_err(|_| not_found(StoreError::NotFound))?;
+    let (story, members) = reading::story_page(&state.db, id)
+        .await
+        .map_err(not_found)?;
     let detail = StoryDetail {
         story: story.into(),
         articles: members.into_iter().map(ArticleBody::from).collect(),
