@@ -166,7 +166,15 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let mut total = IngestReport::default();
             let mut breaking = 0;
-            for (feed, source) in feeds.iter().zip(&sources) {
+            for (done, (feed, source)) in feeds.iter().zip(&sources).enumerate() {
+                if done > 0 && done % 100 == 0 {
+                    eprintln!(
+                        "  {name}, {pass}: {done}/{} feeds, {} items, {:.0} items/s so far",
+                        feeds.len(),
+                        total.items,
+                        total.items as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
                 let url = Url::parse(&feed.feed_url)?;
                 let report = pipeline
                     .ingest(

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::guard::AddressPolicy;
+
 /// The `User-Agent` Herald sends with every feed request.
 pub const DEFAULT_USER_AGENT: &str = concat!(
     "Herald/",
@@ -17,6 +19,9 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
 pub struct IngestConfig {
     /// Allow feeds on loopback, private, link-local and other non-public addresses (tests only).
     pub allow_private_addresses: bool,
+    /// Hosts, named exactly as in their feed URLs, that may be on non-public addresses (an
+    /// intranet feed server, say); redirects from them to other hosts are still checked.
+    pub private_hosts: Vec<String>,
     /// `User-Agent` header sent with every request.
     pub user_agent: String,
     /// Shortest time between two polls of one feed.
@@ -45,6 +50,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             allow_private_addresses: false,
+            private_hosts: Vec::new(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             min_interval_seconds: 60,
             max_interval_seconds: 86_400,
@@ -61,6 +67,15 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// Which hosts may be on non-public addresses.
+    pub fn address_policy(&self) -> AddressPolicy {
+        if self.allow_private_addresses {
+            AddressPolicy::allow_all()
+        } else {
+            AddressPolicy::with_private_hosts(&self.private_hosts)
+        }
+    }
+
     /// The shortest poll interval.
     pub fn min_interval(&self) -> Duration {
         Duration::from_secs(self.min_interval_seconds)

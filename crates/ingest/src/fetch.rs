@@ -14,7 +14,7 @@ use reqwest::header::{
 use url::Url;
 
 use crate::config::IngestConfig;
-use crate::guard::{self, GuardedResolver, Refusal};
+use crate::guard::{self, AddressPolicy, GuardedResolver, Refusal};
 
 /// The validators of a fetched feed, sent back on the next request to allow a `304`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -223,15 +223,13 @@ impl FetchOutcome {
 }
 
 /// Why a redirect reached us unfollowed: the client drops hops it cannot request (say `file:`).
-fn unfollowed_redirect(response: &reqwest::Response, allow_private: bool) -> Option<FetchError> {
+fn unfollowed_redirect(response: &reqwest::Response, policy: &AddressPolicy) -> Option<FetchError> {
     if !response.status().is_redirection() {
         return None;
     }
     let location = response.headers().get(LOCATION)?.to_str().ok()?;
     let next = response.url().join(location).ok()?;
-    guard::check_url(&next, allow_private)
-        .err()
-        .map(FetchError::from)
+    guard::check_url(&next, policy).err().map(FetchError::from)
 }
 
 /// Could not build the HTTP client.
@@ -243,20 +241,22 @@ pub struct ClientBuildError(#[from] reqwest::Error);
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
-    allow_private: bool,
+    policy: AddressPolicy,
     max_body_bytes: u64,
 }
 
 impl Fetcher {
     /// Builds the client: rustls, gzip and brotli, timeouts, guarded DNS and redirects, the UA.
     pub fn new(config: &IngestConfig) -> Result<Self, ClientBuildError> {
-        let allow_private = config.allow_private_addresses;
+        let policy = config.address_policy();
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.as_str())
             .connect_timeout(Duration::from_secs(config.connect_timeout_seconds))
             .timeout(Duration::from_secs(config.timeout_seconds))
-            .redirect(guard::redirect_policy(config.max_redirects, allow_private))
-            .dns_resolver(GuardedResolver { allow_private })
+            .redirect(guard::redirect_policy(config.max_redirects, policy.clone()))
+            .dns_resolver(GuardedResolver {
+                policy: policy.clone(),
+            })
             // A proxy would resolve and connect on our behalf, past the guard.
             .no_proxy()
             .gzip(true)
@@ -265,14 +265,14 @@ impl Fetcher {
             .build()?;
         Ok(Self {
             client,
-            allow_private,
+            policy,
             max_body_bytes: config.max_body_bytes,
         })
     }
 
     /// Fetches `url`, sending `validators` as a conditional request.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> FetchOutcome {
-        if let Err(refusal) = guard::check_url(url, self.allow_private) {
+        if let Err(refusal) = guard::check_url(url, &self.policy) {
             return FetchOutcome::failed(refusal.into());
         }
         let mut request = self.client.get(url.clone());
@@ -299,7 +299,7 @@ impl Fetcher {
             };
         }
         if !status.is_success() {
-            let error = unfollowed_redirect(&response, self.allow_private)
+            let error = unfollowed_redirect(&response, &self.policy)
                 .unwrap_or(FetchError::Status(status.as_u16()));
             return FetchOutcome::Failed {
                 error,

@@ -82,13 +82,75 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// Which hosts may be on non-public addresses: none (the default), every one
+/// (`ingest.allow_private_addresses`), or the hosts an operator names
+/// (`ingest.private_hosts`, say an intranet feed server). A host is named exactly as it appears
+/// in a URL; a redirect from a named host to any other host is checked as usual.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressPolicy {
+    allow_all: bool,
+    hosts: std::sync::Arc<[String]>,
+}
+
+impl AddressPolicy {
+    /// Only public addresses.
+    pub fn public_only() -> Self {
+        Self::default()
+    }
+
+    /// Any address (tests, the offline demo).
+    pub fn allow_all() -> Self {
+        Self {
+            allow_all: true,
+            hosts: std::sync::Arc::from([]),
+        }
+    }
+
+    /// Public addresses, and any address for the named `hosts` (compared case-insensitively).
+    pub fn with_private_hosts<I, S>(hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            allow_all: false,
+            hosts: hosts
+                .into_iter()
+                .map(|h| h.as_ref().trim_end_matches('.').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether `host` (a name or an IP literal, IPv6 without brackets) may be non-public.
+    pub fn allows_private(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        self.allow_all || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+impl From<bool> for AddressPolicy {
+    /// `true`: any address; `false`: public ones only.
+    fn from(allow_private: bool) -> Self {
+        if allow_private {
+            Self::allow_all()
+        } else {
+            Self::public_only()
+        }
+    }
+}
+
 /// Checks a URL before a request: its scheme must be http(s) and an IP-literal host must be public.
-pub fn check_url(url: &Url, allow_private: bool) -> Result<(), Refusal> {
+pub fn check_url(url: &Url, policy: &AddressPolicy) -> Result<(), Refusal> {
     match url.scheme() {
         "http" | "https" => {}
         other => return Err(Refusal::UnsupportedScheme(other.to_owned())),
     }
-    if allow_private {
+    let host = match url.host() {
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+        Some(host) => host.to_string(),
+        None => String::new(),
+    };
+    if policy.allows_private(&host) {
         return Ok(());
     }
     let literal = match url.host() {
@@ -107,23 +169,18 @@ pub fn check_redirect(
     next: &Url,
     previous: &[Url],
     max_redirects: usize,
-    allow_private: bool,
+    policy: &AddressPolicy,
 ) -> Result<(), Refusal> {
     if previous.len() > max_redirects {
         return Err(Refusal::TooManyRedirects { max: max_redirects });
     }
-    check_url(next, allow_private)
+    check_url(next, policy)
 }
 
 /// The redirect policy for the fetch client, built on [`check_redirect`].
-pub fn redirect_policy(max_redirects: usize, allow_private: bool) -> reqwest::redirect::Policy {
+pub fn redirect_policy(max_redirects: usize, policy: AddressPolicy) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
-        match check_redirect(
-            attempt.url(),
-            attempt.previous(),
-            max_redirects,
-            allow_private,
-        ) {
+        match check_redirect(attempt.url(), attempt.previous(), max_redirects, &policy) {
             Ok(()) => attempt.follow(),
             Err(refusal) => attempt.error(refusal),
         }
@@ -131,10 +188,10 @@ pub fn redirect_policy(max_redirects: usize, allow_private: bool) -> reqwest::re
 }
 
 /// A DNS resolver that drops forbidden addresses and fails when none is left.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GuardedResolver {
-    /// Keep forbidden addresses (the `allow_private_addresses` switch).
-    pub allow_private: bool,
+    /// Which hosts keep their forbidden addresses.
+    pub policy: AddressPolicy,
 }
 
 impl GuardedResolver {
@@ -144,7 +201,7 @@ impl GuardedResolver {
         host: &str,
     ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
-        if self.allow_private {
+        if self.policy.allows_private(host) {
             return Ok(resolved);
         }
         let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
@@ -169,7 +226,7 @@ impl GuardedResolver {
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let resolver = *self;
+        let resolver = self.clone();
         Box::pin(async move {
             let addrs = resolver.lookup(name.as_str()).await?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
@@ -180,6 +237,24 @@ impl Resolve for GuardedResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_private_hosts_and_only_they_may_be_private() {
+        let url = |s: &str| Url::parse(s).expect("valid url");
+        let policy = AddressPolicy::with_private_hosts(["Feeds.Corp.", "10.0.0.5", "::1"]);
+        assert!(policy.allows_private("feeds.corp"));
+        assert!(policy.allows_private("FEEDS.CORP."));
+        assert!(!policy.allows_private("other.corp"));
+        assert!(!policy.allows_private("feeds.corp.evil.example"));
+        assert_eq!(check_url(&url("http://10.0.0.5/rss"), &policy), Ok(()));
+        assert_eq!(check_url(&url("http://[::1]:8080/rss"), &policy), Ok(()));
+        assert_eq!(
+            check_url(&url("http://10.0.0.6/rss"), &policy),
+            Err(Refusal::Blocked("10.0.0.6".parse().expect("ip")))
+        );
+        assert!(AddressPolicy::allow_all().allows_private("anything"));
+        assert!(!AddressPolicy::public_only().allows_private("localhost"));
+    }
 
     #[test]
     fn forbidden_address_table() {
@@ -245,31 +320,34 @@ mod tests {
     fn ip_literal_urls_are_checked() {
         let url = |s: &str| Url::parse(s).expect("valid url");
         assert_eq!(
-            check_url(&url("http://127.0.0.1:8080/feed"), false),
+            check_url(&url("http://127.0.0.1:8080/feed"), &false.into()),
             Err(Refusal::Blocked("127.0.0.1".parse().expect("ip")))
         );
         assert!(matches!(
-            check_url(&url("http://[::1]/"), false),
+            check_url(&url("http://[::1]/"), &false.into()),
             Err(Refusal::Blocked(_))
         ));
         assert!(matches!(
-            check_url(&url("http://[::ffff:7f00:1]/"), false),
+            check_url(&url("http://[::ffff:7f00:1]/"), &false.into()),
             Err(Refusal::Blocked(_))
         ));
         // The URL parser normalises other spellings of IPv4 into a literal.
         assert!(matches!(
-            check_url(&url("http://0x7f.1/"), false),
+            check_url(&url("http://0x7f.1/"), &false.into()),
             Err(Refusal::Blocked(_))
         ));
         assert!(matches!(
-            check_url(&url("http://2130706433/"), false),
+            check_url(&url("http://2130706433/"), &false.into()),
             Err(Refusal::Blocked(_))
         ));
-        assert_eq!(check_url(&url("https://8.8.8.8/"), false), Ok(()));
-        assert_eq!(check_url(&url("https://example.com/feed"), false), Ok(()));
-        assert_eq!(check_url(&url("http://127.0.0.1/"), true), Ok(()));
+        assert_eq!(check_url(&url("https://8.8.8.8/"), &false.into()), Ok(()));
         assert_eq!(
-            check_url(&url("file:///etc/passwd"), true),
+            check_url(&url("https://example.com/feed"), &false.into()),
+            Ok(())
+        );
+        assert_eq!(check_url(&url("http://127.0.0.1/"), &true.into()), Ok(()));
+        assert_eq!(
+            check_url(&url("file:///etc/passwd"), &true.into()),
             Err(Refusal::UnsupportedScheme("file".into()))
         );
     }

@@ -59,6 +59,41 @@ pub struct IngestReport {
     pub ttl_minutes: Option<u32>,
 }
 
+/// A feed body parsed and normalised, ready for [`Pipeline::store`].
+#[derive(Debug)]
+pub struct Prepared {
+    articles: Vec<NormalizedArticle>,
+    items: usize,
+    ttl_minutes: Option<u32>,
+}
+
+/// Parses and normalises one fetched body on a blocking thread: CPU work that needs no shared
+/// state, so fetches parse in parallel. A malformed feed is an error for that source only.
+pub async fn prepare(
+    body: Bytes,
+    content_type: Option<String>,
+    feed_url: &Url,
+    fetched_at: DateTime<Utc>,
+) -> Result<Prepared, PipelineError> {
+    let base = feed_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let parsed = parse_feed(&body, content_type.as_deref(), &base, fetched_at)?;
+        let base = parsed.site_url.clone().unwrap_or(base);
+        let articles = parsed
+            .items
+            .iter()
+            .filter_map(|item| normalize_item(item, &base, fetched_at).ok())
+            .collect();
+        Ok(Prepared {
+            articles,
+            items: parsed.items.len(),
+            ttl_minutes: parsed.ttl_minutes,
+        })
+    })
+    .await
+    .map_err(|e| PipelineError::Task(e.to_string()))?
+}
+
 /// The ingestion pipeline: topic matcher and story clusterer, shared by one process's fetches.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -109,7 +144,9 @@ impl Pipeline {
     }
 
     /// Ingests one fetched body of `source`: a malformed feed is an error for that source only;
-    /// items that cannot be normalised are skipped.
+    /// items that cannot be normalised are skipped. The same as [`prepare`] then
+    /// [`Pipeline::store`]; a caller sharing one pipeline between fetches should call those two
+    /// itself, so that parsing runs outside its lock.
     pub async fn ingest(
         &mut self,
         db: &Db,
@@ -119,29 +156,30 @@ impl Pipeline {
         feed_url: &Url,
         fetched_at: DateTime<Utc>,
     ) -> Result<IngestReport, PipelineError> {
-        let base = feed_url.clone();
-        // Parsing and sanitising are CPU work: off the async threads.
-        let (normalized, items, ttl_minutes) = tokio::task::spawn_blocking(move || {
-            let parsed = parse_feed(&body, content_type.as_deref(), &base, fetched_at)?;
-            let base = parsed.site_url.clone().unwrap_or(base);
-            let items = parsed.items.len();
-            let normalized: Vec<NormalizedArticle> = parsed
-                .items
-                .iter()
-                .filter_map(|item| normalize_item(item, &base, fetched_at).ok())
-                .collect();
-            Ok::<_, ParseError>((normalized, items, parsed.ttl_minutes))
-        })
-        .await
-        .map_err(|e| PipelineError::Task(e.to_string()))??;
+        let prepared = prepare(body, content_type, feed_url, fetched_at).await?;
+        Ok(self.store(db, source, prepared, fetched_at).await?)
+    }
 
+    /// Tags, clusters and stores a [`prepare`]d feed body of `source`.
+    pub async fn store(
+        &mut self,
+        db: &Db,
+        source: &Source,
+        prepared: Prepared,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<IngestReport, StoreError> {
+        let Prepared {
+            articles,
+            items,
+            ttl_minutes,
+        } = prepared;
         let mut report = IngestReport {
             items,
-            skipped: items.saturating_sub(normalized.len()),
+            skipped: items.saturating_sub(articles.len()),
             ttl_minutes,
             ..IngestReport::default()
         };
-        for article in normalized {
+        for article in articles {
             report.item_times.push(article.published_at);
             self.store_one(db, source, article, fetched_at, &mut report)
                 .await?;

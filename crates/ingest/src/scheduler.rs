@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::cluster::ClusterConfig;
 use crate::config::IngestConfig;
 use crate::fetch::{ClientBuildError, FetchError, FetchOutcome, Fetcher, Validators};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineError, prepare};
 use crate::policy::{next_poll_after_error, next_poll_after_success};
 
 /// How long the scheduler waits before looking for due feeds again when none were due.
@@ -185,15 +185,20 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
             final_url,
             caching,
         } => {
-            let ingested = {
-                // Stopping: leave the body; the released lease lets the next worker fetch it.
-                let mut pipeline = tokio::select! {
-                    () = shared.stop.cancelled() => return,
-                    pipeline = shared.pipeline.lock() => pipeline,
-                };
-                pipeline
-                    .ingest(&shared.db, &source, body, content_type, &final_url, now)
-                    .await
+            // Parsing runs outside the pipeline lock; only clustering and storing are serial.
+            let ingested = match prepare(body, content_type, &final_url, now).await {
+                Ok(prepared) => {
+                    // Stopping: leave the body; the released lease lets the next worker fetch it.
+                    let mut pipeline = tokio::select! {
+                        () = shared.stop.cancelled() => return,
+                        pipeline = shared.pipeline.lock() => pipeline,
+                    };
+                    pipeline
+                        .store(&shared.db, &source, prepared, now)
+                        .await
+                        .map_err(PipelineError::from)
+                }
+                Err(e) => Err(e),
             };
             match ingested {
                 Ok(report) => {

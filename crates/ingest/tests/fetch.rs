@@ -89,6 +89,17 @@ async fn feed(headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Redirects to this server by its loopback IP literal (the port from the `Host` header).
+async fn to_loopback(headers: HeaderMap) -> Response {
+    let host = header_text(&headers, header::HOST).unwrap_or_default();
+    let port = host.rsplit(':').next().unwrap_or("80").to_owned();
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("http://127.0.0.1:{port}/feed"))],
+    )
+        .into_response()
+}
+
 async fn redirect(Path(hops): Path<u32>) -> Response {
     if hops == 0 {
         return FEED.into_response();
@@ -188,6 +199,7 @@ fn app(server: Shared) -> Router {
         )
         .route("/gone", get(|| async { StatusCode::GONE }))
         .route("/redirect/{hops}", get(redirect))
+        .route("/to-loopback", get(to_loopback))
         .route(
             "/to-file",
             get(|| async {
@@ -516,6 +528,52 @@ async fn private_addresses_are_blocked_by_default() {
     );
 }
 
+/// End to end through the client's redirect policy: `localhost` is named in
+/// `ingest.private_hosts`, so its first hop is fetched; its redirect to 127.0.0.1 is refused
+/// and never requested.
+#[tokio::test]
+async fn a_redirect_to_loopback_is_refused_and_never_requested() {
+    let server = TestServer::spawn().await;
+    let config = IngestConfig {
+        private_hosts: vec!["localhost".into()],
+        ..IngestConfig::default()
+    };
+    let fetcher = fetcher(&config);
+    let by_name = |path: &str| {
+        Url::parse(&format!("http://localhost:{}{path}", server.addr.port())).expect("url")
+    };
+    let none = Validators::default();
+
+    // The named host itself, redirects within it included, is fetched.
+    match fetcher.fetch(&by_name("/redirect/2"), &none).await {
+        FetchOutcome::Fetched { body, .. } => assert_eq!(&body[..], FEED.as_bytes()),
+        other => panic!("expected Fetched, got {other:?}"),
+    }
+    let hops_before = server.state.hits.load(Ordering::SeqCst);
+
+    match fetcher.fetch(&by_name("/to-loopback"), &none).await {
+        FetchOutcome::Failed { error, .. } => {
+            assert_eq!(error, FetchError::Blocked("127.0.0.1".parse().expect("ip")));
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    let paths: Vec<String> = server.seen().into_iter().map(|seen| seen.path).collect();
+    assert_eq!(
+        paths,
+        ["/redirect/2", "/redirect/1", "/redirect/0", "/to-loopback"],
+        "the refused hop must never be requested"
+    );
+    assert_eq!(server.state.hits.load(Ordering::SeqCst), hops_before + 1);
+
+    // Any other host on a private address is still refused before a request.
+    match fetcher.fetch(&server.url("/feed"), &none).await {
+        FetchOutcome::Failed { error, .. } => {
+            assert_eq!(error, FetchError::Blocked("127.0.0.1".parse().expect("ip")));
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+}
+
 #[test]
 fn redirects_to_private_literals_are_refused() {
     let start = Url::parse("http://feeds.example.com/rss").expect("url");
@@ -524,7 +582,7 @@ fn redirects_to_private_literals_are_refused() {
     let previous = vec![start.clone()];
 
     assert_eq!(
-        check_redirect(&hop("http://127.0.0.1/admin"), &previous, 5, false),
+        check_redirect(&hop("http://127.0.0.1/admin"), &previous, 5, &false.into()),
         Err(Refusal::Blocked(loopback))
     );
     assert!(matches!(
@@ -532,34 +590,54 @@ fn redirects_to_private_literals_are_refused() {
             &hop("http://169.254.169.254/latest/meta-data/"),
             &previous,
             5,
-            false
+            &false.into()
         ),
         Err(Refusal::Blocked(_))
     ));
     assert!(matches!(
-        check_redirect(&hop("http://[::ffff:10.0.0.1]/"), &previous, 5, false),
+        check_redirect(
+            &hop("http://[::ffff:10.0.0.1]/"),
+            &previous,
+            5,
+            &false.into()
+        ),
         Err(Refusal::Blocked(_))
     ));
     assert_eq!(
-        check_redirect(&hop("gopher://feeds.example.com/"), &previous, 5, false),
+        check_redirect(
+            &hop("gopher://feeds.example.com/"),
+            &previous,
+            5,
+            &false.into()
+        ),
         Err(Refusal::UnsupportedScheme("gopher".into()))
     );
     assert_eq!(
-        check_redirect(&hop("https://cdn.example.net/rss"), &previous, 5, false),
+        check_redirect(
+            &hop("https://cdn.example.net/rss"),
+            &previous,
+            5,
+            &false.into()
+        ),
         Ok(())
     );
     // With the switch on, private literals are followed; the hop limit still holds.
     assert_eq!(
-        check_redirect(&hop("http://127.0.0.1/admin"), &previous, 5, true),
+        check_redirect(&hop("http://127.0.0.1/admin"), &previous, 5, &true.into()),
         Ok(())
     );
     let chain = vec![start; 6];
     assert_eq!(
-        check_redirect(&hop("https://cdn.example.net/rss"), &chain[..5], 5, true),
+        check_redirect(
+            &hop("https://cdn.example.net/rss"),
+            &chain[..5],
+            5,
+            &true.into()
+        ),
         Ok(())
     );
     assert_eq!(
-        check_redirect(&hop("https://cdn.example.net/rss"), &chain, 5, true),
+        check_redirect(&hop("https://cdn.example.net/rss"), &chain, 5, &true.into()),
         Err(Refusal::TooManyRedirects { max: 5 })
     );
 }

@@ -68,6 +68,9 @@ pub struct FanoutConfig {
     pub retry_max_seconds: u64,
     /// Outcomes written to the database per statement.
     pub record_chunk: usize,
+    /// Batches one notifier process works on at once: while one batch's tail drains or its
+    /// outcomes are written, another's deliveries are in flight.
+    pub workers: usize,
 }
 
 impl Default for FanoutConfig {
@@ -80,6 +83,7 @@ impl Default for FanoutConfig {
             retry_base_ms: 500,
             retry_max_seconds: 60,
             record_chunk: 500,
+            workers: 2,
         }
     }
 }

@@ -165,9 +165,22 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<(), StoreError> {
     let settings = FanoutSettings::from_config(&config.fanout);
-    Fanout::new(db, config, senders, metrics, settings)
-        .run(stop)
-        .await
+    let workers = config.fanout.workers.max(1);
+    let fanout = Fanout::new(db, config, senders, metrics, settings);
+    // Each worker is its own task, so the workers' encryption runs on every core.
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let fanout = fanout.clone();
+        let stop = stop.clone();
+        runs.spawn(async move { fanout.run(stop).await });
+    }
+    while let Some(joined) = runs.join_next().await {
+        match joined {
+            Ok(result) => result?,
+            Err(err) => tracing::error!(error = %err, "a notifier worker died"),
+        }
+    }
+    Ok(())
 }
 
 /// One notifier process's share of the fan-out.
@@ -432,20 +445,38 @@ impl Fanout {
         }
         queue::record_batch(db, lease, &skipped).await?;
 
-        let mut outcomes = futures::stream::iter(sends)
-            .map(|(target, topic)| self.deliver(alert, target, topic, stop))
-            .buffer_unordered(inner.settings.concurrency.max(1));
-        let mut pending = Vec::with_capacity(inner.settings.record_chunk);
-        while let Some(outcome) = outcomes.next().await {
-            if let Some(record) = outcome {
-                pending.push(record);
+        // Sending and recording run side by side: a chunk of outcomes is written while the
+        // next deliveries are in flight. The batch completes only after every outcome is written.
+        let chunk = inner.settings.record_chunk;
+        let (written, mut to_write) = tokio::sync::mpsc::channel::<Vec<DeliveryRecord>>(4);
+        let sending = async move {
+            let mut outcomes = futures::stream::iter(sends)
+                .map(|(target, topic)| self.deliver(alert, target, topic, stop))
+                .buffer_unordered(inner.settings.concurrency.max(1));
+            let mut pending = Vec::with_capacity(chunk);
+            while let Some(outcome) = outcomes.next().await {
+                if let Some(record) = outcome {
+                    pending.push(record);
+                }
+                if pending.len() >= chunk {
+                    let full = std::mem::replace(&mut pending, Vec::with_capacity(chunk));
+                    if written.send(full).await.is_err() {
+                        return; // the writer failed; its error ends the batch
+                    }
+                }
             }
-            if pending.len() >= inner.settings.record_chunk {
-                queue::record_batch(db, lease, &pending).await?;
-                pending.clear();
+            if !pending.is_empty() {
+                let _ = written.send(pending).await;
             }
-        }
-        queue::record_batch(db, lease, &pending).await
+        };
+        let recording = async move {
+            while let Some(records) = to_write.recv().await {
+                queue::record_batch(db, lease, &records).await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let ((), recorded) = tokio::join!(sending, recording);
+        recorded
     }
 
     /// Sends one alert to one device, retrying transient failures with exponential backoff

@@ -773,6 +773,24 @@ pub async fn claim_story(
     let mut claimed = Vec::with_capacity(device_ids.len());
     let now = Utc::now();
     let story = alert.story_key();
+    if db.get_database_backend() == DbBackend::Postgres {
+        for chunk in device_ids.chunks(STATEMENT_ROWS) {
+            let ids = serde_json::Value::from_iter(chunk.iter().map(|d| d.to_string()));
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO story_receipts (story_id, device_id, alert_id, created_at) \
+                 SELECT $1, d.device_id::uuid, $2, $3 FROM jsonb_array_elements_text($4) AS d(device_id) \
+                 ON CONFLICT (story_id, device_id) DO UPDATE SET alert_id = excluded.alert_id \
+                 WHERE story_receipts.alert_id = $2 \
+                 RETURNING device_id",
+                [story.into(), alert.id.into(), now.into(), ids.into()],
+            );
+            for row in db.query_all_raw(statement).await? {
+                claimed.push(row.try_get::<Uuid>("", "device_id")?);
+            }
+        }
+        return Ok(claimed);
+    }
     for chunk in device_ids.chunks(STATEMENT_ROWS) {
         let mut insert = Query::insert();
         insert
@@ -950,23 +968,10 @@ async fn record_chunk(
     records: &[DeliveryRecord],
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
-    let insert = delivery_insert(alert, records)?;
     if backend == DbBackend::Postgres {
-        let built = backend.build(&insert);
-        let mut values = built.values.map(|v| v.0).unwrap_or_default();
-        values.push(batch_id.into());
-        let sets = COUNTER_COLUMNS
-            .map(|c| format!("{c} = {c} + (SELECT COUNT(*) FROM recorded WHERE status = '{c}')"))
-            .join(", ");
-        let sql = format!(
-            "WITH recorded AS ({}) UPDATE alert_batches SET {sets} WHERE id = ${}",
-            built.sql,
-            values.len()
-        );
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        return Ok(());
+        return record_chunk_postgres(db, alert, batch_id, records).await;
     }
+    let insert = delivery_insert(alert, records)?;
     let txn = db.begin().await?;
     let result = async {
         let mut counts: HashMap<String, i64> = HashMap::new();
@@ -994,6 +999,55 @@ async fn record_chunk(
     }
     .await;
     finish(txn, result).await
+}
+
+/// PostgreSQL: the chunk travels as one JSON array unpacked by `jsonb_to_recordset` (one bind
+/// parameter instead of ten a row, so parsing and planning cost nothing per row), and the
+/// batch's counters move in the same statement.
+async fn record_chunk_postgres(
+    db: &DatabaseConnection,
+    alert: &QueuedAlert,
+    batch_id: Uuid,
+    records: &[DeliveryRecord],
+) -> Result<(), StoreError> {
+    let rows = serde_json::Value::from_iter(records.iter().map(|r| {
+        serde_json::json!({
+            "id": Uuid::now_v7(),
+            "user_id": r.user_id,
+            "device_id": r.device_id,
+            "status": r.status.as_str(),
+            "reason": r.reason.as_ref().map(|s| s.chars().take(300).collect::<String>()),
+            "attempts": i32::try_from(r.attempts).unwrap_or(i32::MAX),
+            "at": r.at.to_rfc3339(),
+        })
+    }));
+    let sets = COUNTER_COLUMNS
+        .map(|c| format!("{c} = {c} + (SELECT COUNT(*) FROM recorded WHERE status = '{c}')"))
+        .join(", ");
+    let sql = format!(
+        "WITH recorded AS (\
+           INSERT INTO deliveries \
+             (id, alert_id, user_id, device_id, story_id, status, reason, attempts, created_at, sent_at) \
+           SELECT r.id, $1, r.user_id, r.device_id, $2, r.status, r.reason, r.attempts, r.at, \
+                  CASE WHEN r.status = 'sent' THEN r.at END \
+           FROM jsonb_to_recordset($3) AS r(id uuid, user_id uuid, device_id uuid, status text, \
+                                             reason text, attempts integer, at timestamptz) \
+           ON CONFLICT (alert_id, device_id) DO NOTHING \
+           RETURNING status) \
+         UPDATE alert_batches SET {sets} WHERE id = $4"
+    );
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [
+            alert.id.into(),
+            alert.story_id.into(),
+            rows.into(),
+            batch_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Records a leased batch's outcomes, once per alert and device (a resent delivery keeps its

@@ -307,30 +307,38 @@ pub async fn check_breaking(
         .into_iter()
         .map(|e| e.topic)
         .collect();
-    let members: Vec<(Uuid, DateTime<Utc>)> = article::Entity::find()
-        .select_only()
-        .column(article::Column::SourceId)
-        .column(article::Column::PublishedAt)
-        .filter(article::Column::StoryId.eq(story_id))
-        .into_tuple()
-        .all(db)
-        .await?;
     let mut recorded = Vec::new();
+    // A story already breaking for a topic costs no more reads, however big it grows.
     for rule in rules.into_iter().filter(|r| !held.contains(&r.slug)) {
         let since = now - Duration::minutes(i64::from(rule.window_minutes.max(1)));
-        let publishers: BTreeSet<Uuid> = members
-            .iter()
-            .filter(|(_, published)| *published >= since)
-            .map(|(source, _)| *source)
-            .collect();
-        let needed = usize::try_from(rule.min_sources.max(1)).unwrap_or(usize::MAX);
-        if publishers.len() >= needed
+        let needed = u64::try_from(rule.min_sources.max(1)).unwrap_or(u64::MAX);
+        if publishers_since(db, story_id, since, needed).await? >= needed
             && let Some(event) = record_breaking(db, story_id, &rule.slug, now).await?
         {
             recorded.push(event);
         }
     }
     Ok(recorded)
+}
+
+/// Distinct publishers of the story's articles published since `since`, counted up to `enough`.
+async fn publishers_since(
+    db: &DatabaseConnection,
+    story_id: Uuid,
+    since: DateTime<Utc>,
+    enough: u64,
+) -> Result<u64, StoreError> {
+    let publishers: Vec<Uuid> = article::Entity::find()
+        .select_only()
+        .column(article::Column::SourceId)
+        .distinct()
+        .filter(article::Column::StoryId.eq(story_id))
+        .filter(article::Column::PublishedAt.gte(since))
+        .limit(enough)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(publishers.len() as u64)
 }
 
 /// A story's breaking events, oldest first.
