@@ -1,11 +1,13 @@
 //! Normalisation of [`RawItem`]s into [`NormalizedArticle`]s, and dedupe keys.
 
+use std::cell::RefCell;
+
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::parse::{MediaKind, RawItem};
-use crate::text::{html_to_text, truncate_at_word};
+use crate::text::{collapse_whitespace, html_to_text, truncate_at_word};
 
 /// Longest summary, in characters, including the trailing "…".
 pub const SUMMARY_MAX_CHARS: usize = 300;
@@ -84,26 +86,31 @@ pub fn normalize_item(
         .link
         .as_deref()
         .and_then(|l| canonicalize_url(l, Some(base)));
-    let content_text = item.content_html.as_deref().map(html_to_text);
-    let summary_text = item.summary_html.as_deref().map(html_to_text);
-    let mut title = item.title.as_deref().map(html_to_text).unwrap_or_default();
+    // The item's text: the summary's, else the content's. The content is only turned into text
+    // (one more HTML parse) when the summary has none.
+    let text = item
+        .summary_html
+        .as_deref()
+        .map(plain_text)
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            item.content_html
+                .as_deref()
+                .map(plain_text)
+                .filter(|t| !t.is_empty())
+        });
+    let mut title = item.title.as_deref().map(plain_text).unwrap_or_default();
     if title.is_empty() {
         // A title-less item (allowed in RSS) borrows the start of its text.
-        title = summary_text
-            .iter()
-            .chain(content_text.iter())
-            .find(|t| !t.is_empty())
+        title = text
+            .as_deref()
             .map(|t| truncate_at_word(t, 120))
             .unwrap_or_default();
     }
     if title.is_empty() && canonical_url.is_none() {
         return Err(NormalizeError::Empty);
     }
-    let summary = summary_text
-        .into_iter()
-        .chain(content_text)
-        .find(|t| !t.is_empty())
-        .map(|t| truncate_at_word(&t, SUMMARY_MAX_CHARS));
+    let summary = text.map(|t| truncate_at_word(&t, SUMMARY_MAX_CHARS));
     let body_html = item
         .content_html
         .as_deref()
@@ -130,7 +137,7 @@ pub fn normalize_item(
         author: item
             .author
             .as_deref()
-            .map(html_to_text)
+            .map(plain_text)
             .filter(|a| !a.is_empty()),
         published_at,
         language: item
@@ -213,13 +220,69 @@ fn is_tracking_param(key: &str) -> bool {
     key.starts_with("utm_") || TRACKING_PARAMS.contains(&key.as_str())
 }
 
+/// [`html_to_text`], without the HTML parser for text that has no markup to remove.
+///
+/// Text with no `<`, no NUL and no `&` that could start a character reference (one followed by a
+/// letter, digit or `#`) comes out of the parser unchanged, so collapsing its whitespace gives
+/// the same result. Titles and author names are mostly such text.
+fn plain_text(html: &str) -> String {
+    if is_plain_text(html) {
+        collapse_whitespace(html)
+    } else {
+        html_to_text(html)
+    }
+}
+
+/// Whether an HTML parser would read `html` as exactly its own characters (see [`plain_text`]).
+fn is_plain_text(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'<' | b'\0' => false,
+        b'&' => bytes
+            .get(i + 1)
+            .is_none_or(|&next| !next.is_ascii_alphanumeric() && next != b'#'),
+        _ => true,
+    })
+}
+
+thread_local! {
+    /// The sanitiser, built once per thread: building ammonia's default policy (hundreds of
+    /// hash-set entries) for every item took a quarter of the sanitising time. Only the base that
+    /// relative links resolve against changes from call to call.
+    static SANITIZER: RefCell<ammonia::Builder<'static>> = RefCell::new({
+        let mut builder = ammonia::Builder::default();
+        builder.link_rel(Some("noopener noreferrer nofollow"));
+        builder
+    });
+}
+
 /// Sanitises HTML with ammonia: safe tags only, relative links made absolute, rel="noopener noreferrer nofollow".
 pub fn sanitize_html(html: &str, base: &Url) -> String {
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
-        .clean(html)
-        .to_string()
+    if is_inert_text(html) {
+        return html.to_owned();
+    }
+    sanitize_parsed(html, base)
+}
+
+/// [`sanitize_html`] through ammonia, whatever the input.
+fn sanitize_parsed(html: &str, base: &Url) -> String {
+    SANITIZER.with(|sanitizer| {
+        let mut builder = sanitizer.borrow_mut();
+        if builder.url_relative_base() != Some(base) {
+            builder.url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()));
+        }
+        builder.clean(html).to_string()
+    })
+}
+
+/// Whether ammonia would return `html` unchanged without parsing it: no markup, no character
+/// reference, nothing the serialiser escapes (`&`, `<`, `>`, no-break space) and nothing the
+/// parser rewrites (carriage returns, NUL).
+fn is_inert_text(html: &str) -> bool {
+    !html
+        .bytes()
+        .any(|b| matches!(b, b'<' | b'>' | b'&' | b'\r' | b'\0'))
+        && !html.contains('\u{a0}')
 }
 
 /// Lead image: media:content, then media:thumbnail, then image enclosures, then the first `<img>` of the body.
@@ -402,6 +465,147 @@ mod tests {
         );
         assert!(html.contains("https://news.example.com/more"), "{html}");
         assert_eq!(a.published_at, now);
+    }
+
+    /// Strings for the fast-path checks: plain text of many shapes, and near misses.
+    const SAMPLES: &[&str] = &[
+        "",
+        "   ",
+        "Plain headline",
+        "  Rates\n\t rise  again ",
+        "Caf\u{e9} \u{201c}quoted\u{201d} \u{2014} \u{65e5}\u{672c} \u{1f4f0}",
+        "Fish & chips",
+        "AT&T buys & sells",
+        "Q&A",
+        "&",
+        "trailing &",
+        "& leading",
+        "&&& ;;",
+        "&;",
+        "&amp;",
+        "&amp",
+        "a &amp; b",
+        "&#38;",
+        "&#x26; x",
+        "&nbsp;",
+        "&notit;",
+        "&copy 2024",
+        "x &lt; y",
+        "x < y",
+        "x > y",
+        "a <b>bold</b> c",
+        "<p>para</p>",
+        "quote \" and ' apostrophe",
+        "no\u{a0}break",
+        "cr\r\nlf\rcr",
+        "nul\0byte",
+        "form\u{c}feed",
+        "]]> --> <!-- x",
+        "= / ? # % + ; :",
+        "Price: $5 & up; 50% off!",
+    ];
+
+    #[test]
+    fn plain_text_fast_path_matches_the_parser() {
+        let mut fast = 0;
+        for sample in SAMPLES {
+            assert_eq!(plain_text(sample), html_to_text(sample), "{sample:?}");
+            if is_plain_text(sample) {
+                fast += 1;
+                assert_eq!(
+                    collapse_whitespace(sample),
+                    html_to_text(sample),
+                    "{sample:?}"
+                );
+            }
+        }
+        assert!(fast >= 10, "the fast path took only {fast} samples");
+        for slow in ["AT&T", "&amp;", "&#38;", "a <b>c</b>", "nul\0"] {
+            assert!(!is_plain_text(slow), "{slow:?}");
+        }
+    }
+
+    #[test]
+    fn inert_text_is_what_ammonia_returns() {
+        let mut inert = 0;
+        for sample in SAMPLES {
+            let parsed = sanitize_parsed(sample, &base());
+            assert_eq!(sanitize_html(sample, &base()), parsed, "{sample:?}");
+            if is_inert_text(sample) {
+                inert += 1;
+                assert_eq!(*sample, parsed, "{sample:?}");
+            }
+        }
+        assert!(inert >= 8, "the fast path took only {inert} samples");
+        for not_inert in ["x > y", "no\u{a0}break", "cr\r\n", "Q&A", "<i>x</i>"] {
+            assert!(!is_inert_text(not_inert), "{not_inert:?}");
+        }
+    }
+
+    #[test]
+    fn sanitiser_resolves_against_each_calls_base() {
+        let html = r#"<a href="story.html">x</a><img src="/i.png">"#;
+        let first = Url::parse("https://one.example/news/").expect("url");
+        let second = Url::parse("https://two.example/blog/feed").expect("url");
+        for _ in 0..2 {
+            let a = sanitize_html(html, &first);
+            assert!(a.contains("https://one.example/news/story.html"), "{a}");
+            assert!(a.contains("https://one.example/i.png"), "{a}");
+            let b = sanitize_html(html, &second);
+            assert!(b.contains("https://two.example/blog/story.html"), "{b}");
+            assert!(b.contains("https://two.example/i.png"), "{b}");
+            assert!(!b.contains("one.example"), "{b}");
+        }
+        let fresh = ammonia::Builder::default()
+            .link_rel(Some("noopener noreferrer nofollow"))
+            .url_relative(ammonia::UrlRelative::RewriteWithBase(second.clone()))
+            .clean(html)
+            .to_string();
+        assert_eq!(sanitize_html(html, &second), fresh);
+    }
+
+    #[test]
+    fn text_comes_from_the_summary_else_the_content() {
+        let now = Utc::now();
+        let content = "<p>Body <i>text</i> here</p>";
+        for summary in [
+            None,
+            Some(""),
+            Some("<p> </p>"),
+            Some("<script>x()</script>"),
+        ] {
+            let item = RawItem {
+                link: Some("https://a.example/x".into()),
+                summary_html: summary.map(str::to_owned),
+                content_html: Some(content.into()),
+                ..RawItem::default()
+            };
+            let a = normalize_item(&item, &base(), now).expect("normalised");
+            assert_eq!(a.summary.as_deref(), Some("Body text here"), "{summary:?}");
+            assert_eq!(a.title, "Body text here", "{summary:?}");
+        }
+        let item = RawItem {
+            link: Some("https://a.example/x".into()),
+            summary_html: Some("<p>Short &amp; <b>sweet</b></p>".into()),
+            content_html: Some(content.into()),
+            ..RawItem::default()
+        };
+        let a = normalize_item(&item, &base(), now).expect("normalised");
+        assert_eq!(a.summary.as_deref(), Some("Short & sweet"));
+        assert_eq!(a.title, "Short & sweet");
+        assert_eq!(
+            a.content_html.as_deref(),
+            Some("<p>Body <i>text</i> here</p>")
+        );
+        let empty = RawItem {
+            summary_html: Some("<p></p>".into()),
+            content_html: Some("<br>".into()),
+            ..RawItem::default()
+        };
+        assert_eq!(
+            normalize_item(&empty, &base(), now),
+            Err(NormalizeError::Empty)
+        );
     }
 
     #[test]
