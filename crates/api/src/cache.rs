@@ -8,7 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long clients and shared caches may keep a response.
@@ -35,7 +36,9 @@ impl Caching {
     }
 }
 
-/// A response body ready to send, with its validator and caching rule.
+/// A response body ready to send, with its validator and caching rule: rendered once, then
+/// answered any number of times from the cache without copying (`Bytes` and `HeaderValue`
+/// are reference-counted).
 #[derive(Debug, Clone)]
 pub(crate) struct Rendered {
     body: Bytes,
@@ -52,7 +55,8 @@ impl Rendered {
         let etag = format!("W/\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
         Ok(Self {
             body: Bytes::from(body),
-            etag: HeaderValue::from_str(&etag).map_err(crate::ApiError::internal)?,
+            etag: HeaderValue::from_maybe_shared(Bytes::from(etag))
+                .map_err(crate::ApiError::internal)?,
             caching,
         })
     }
@@ -60,10 +64,10 @@ impl Rendered {
     /// The answer to a request with these headers: `304` when its `If-None-Match` already
     /// names this body, else `200` with it.
     pub(crate) fn respond(&self, request: &HeaderMap) -> Response {
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(4);
         headers.insert(header::CACHE_CONTROL, self.caching.header());
         headers.insert(header::ETAG, self.etag.clone());
-        if matches(request, self.etag.to_str().unwrap_or_default()) {
+        if matches(request, &self.etag) {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
         headers.insert(
@@ -90,17 +94,21 @@ pub(crate) fn json(request: &HeaderMap, caching: Caching, value: &impl Serialize
 /// When an entry expires, the first request to see it reads the database again while the
 /// others keep getting the previous answer for up to [`STALE_FACTOR`] times the TTL, so a
 /// busy page never sends every waiting request to the database at once.
+///
+/// Hits take only the read lock (readers never wait for each other); who refreshes an
+/// expired entry is settled by an atomic flag on the entry, so only writing a new answer
+/// takes the write lock.
 #[derive(Debug)]
 pub struct ReadCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: RwLock<HashMap<Box<str>, Entry>>,
 }
 
 #[derive(Debug)]
 struct Entry {
     at: Instant,
     rendered: Rendered,
-    refreshing: bool,
+    refreshing: AtomicBool,
 }
 
 /// Entries kept at most; past it, expired ones go, and if none had expired, all of them.
@@ -113,7 +121,7 @@ impl ReadCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
         }
     }
 
@@ -123,17 +131,18 @@ impl ReadCache {
         if self.ttl.is_zero() {
             return None;
         }
-        let mut entries = self.entries.lock().ok()?;
-        let entry = entries.get_mut(key)?;
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(key)?;
         let age = entry.at.elapsed();
         if age < self.ttl {
             return Some(entry.rendered.clone());
         }
-        if age < self.ttl * STALE_FACTOR && entry.refreshing {
+        // Expired: the first request to get here refreshes it; the others keep the previous
+        // answer meanwhile, up to the stale limit.
+        let already_refreshing = entry.refreshing.swap(true, Ordering::AcqRel);
+        if already_refreshing && age < self.ttl * STALE_FACTOR {
             return Some(entry.rendered.clone());
         }
-        // This request refreshes it; the others keep the previous answer meanwhile.
-        entry.refreshing = true;
         None
     }
 
@@ -142,7 +151,7 @@ impl ReadCache {
         if self.ttl.is_zero() {
             return;
         }
-        let Ok(mut entries) = self.entries.lock() else {
+        let Ok(mut entries) = self.entries.write() else {
             return;
         };
         if entries.len() >= MAX_ENTRIES {
@@ -155,28 +164,32 @@ impl ReadCache {
         let entry = Entry {
             at: Instant::now(),
             rendered: rendered.clone(),
-            refreshing: false,
+            refreshing: AtomicBool::new(false),
         };
-        entries.insert(key.to_string(), entry);
+        entries.insert(key.into(), entry);
     }
 
     /// The refresh of `key` failed: let the next request try.
     pub(crate) fn abandon(&self, key: &str) {
-        if let Ok(mut entries) = self.entries.lock()
-            && let Some(entry) = entries.get_mut(key)
+        if let Ok(entries) = self.entries.read()
+            && let Some(entry) = entries.get(key)
         {
-            entry.refreshing = false;
+            entry.refreshing.store(false, Ordering::Release);
         }
     }
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.
-fn matches(request: &HeaderMap, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
-    let ours = opaque(etag);
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
+fn matches(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    fn opaque(tag: &str) -> &str {
+        tag.trim().trim_start_matches("W/")
+    }
+    let mut given = request.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if given.peek().is_none() {
+        return false;
+    }
+    let ours = opaque(etag.to_str().unwrap_or_default());
+    given
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|tag| tag.trim() == "*" || opaque(tag) == ours)

@@ -9,7 +9,7 @@ use crate::cursor::next_page;
 use crate::error::Problem;
 use crate::{ApiError, AppState, CurrentUser};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -282,6 +282,8 @@ async fn article_page(
 }
 
 /// The cached answer for this URI when fresh, else `produce`'s, kept for the next reader.
+/// `produce` parses the query and reads the database only on a miss: a hit's URI is one
+/// that was answered before.
 async fn through_cache(
     state: &AppState,
     headers: &HeaderMap,
@@ -338,18 +340,14 @@ pub(crate) async fn known_topic(state: &AppState, slug: &str) -> Result<(), ApiE
 )]
 async fn list_articles(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    params: Result<Query<ArticlesQuery>, QueryRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    through_cache(&state, &headers, &uri, articles_page(&state, params)).await
+    let (headers, uri) = (request.headers(), request.uri());
+    through_cache(&state, headers, uri, articles_page(&state, uri)).await
 }
 
-async fn articles_page(
-    state: &AppState,
-    params: Result<Query<ArticlesQuery>, QueryRejection>,
-) -> Result<Rendered, ApiError> {
-    let params = query(params)?;
+async fn articles_page(state: &AppState, uri: &Uri) -> Result<Rendered, ApiError> {
+    let params = query(Query::<ArticlesQuery>::try_from_uri(uri))?;
     let limit = page_limit(params.limit.as_deref())?;
     let since = params
         .since
@@ -436,11 +434,11 @@ async fn articles_page(
 )]
 async fn get_article(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    through_cache(&state, &headers, &uri, article_detail(&state, &id)).await
+    let (headers, uri) = (request.headers(), request.uri());
+    through_cache(&state, headers, uri, article_detail(&state, &id)).await
 }
 
 async fn article_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
@@ -478,18 +476,14 @@ async fn article_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError
 )]
 async fn list_stories(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    params: Result<Query<StoriesQuery>, QueryRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    through_cache(&state, &headers, &uri, stories_page(&state, params)).await
+    let (headers, uri) = (request.headers(), request.uri());
+    through_cache(&state, headers, uri, stories_page(&state, uri)).await
 }
 
-async fn stories_page(
-    state: &AppState,
-    params: Result<Query<StoriesQuery>, QueryRejection>,
-) -> Result<Rendered, ApiError> {
-    let params = query(params)?;
+async fn stories_page(state: &AppState, uri: &Uri) -> Result<Rendered, ApiError> {
+    let params = query(Query::<StoriesQuery>::try_from_uri(uri))?;
     let limit = page_limit(params.limit.as_deref())?;
     let topic = params
         .topic
@@ -533,11 +527,11 @@ async fn stories_page(
 )]
 async fn get_story(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    through_cache(&state, &headers, &uri, story_detail(&state, &id)).await
+    let (headers, uri) = (request.headers(), request.uri());
+    through_cache(&state, headers, uri, story_detail(&state, &id)).await
 }
 
 async fn story_detail(state: &AppState, id: &str) -> Result<Rendered, ApiError> {
