@@ -51,8 +51,9 @@ struct Args {
     /// Devices to fan out to (4 per reader).
     #[arg(long, default_value_t = 1_000_000)]
     devices: u64,
-    /// Notifier workers in this process (they share the queue through leases).
-    #[arg(long, default_value_t = 2)]
+    /// Notifier workers in this process (they share the queue through leases); the default is
+    /// `[push.fanout] workers`.
+    #[arg(long, default_value_t = herald_notifier::config::FanoutConfig::default().workers)]
     workers: usize,
     /// Devices per batch.
     #[arg(long, default_value_t = FanoutSettings::default().batch_size)]

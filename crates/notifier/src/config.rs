@@ -83,7 +83,7 @@ impl Default for FanoutConfig {
             retry_base_ms: 500,
             retry_max_seconds: 60,
             record_chunk: 500,
-            workers: 2,
+            workers: 4,
         }
     }
 }
