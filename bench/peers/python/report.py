@@ -2,6 +2,7 @@
 
     python report.py wrk FILE [key=value ...]   # one JSON line from `wrk --latency` output
     python report.py render DOCS RESULTS_DIR     # fill the Suite section's marked blocks
+    python report.py record RESULTS_DIR HISTORY  # append this run's headline ratios to HISTORY
 
 Results are JSON lines under RESULTS_DIR (push.jsonl, parse.jsonl, api.jsonl, memory.jsonl,
 fanout.jsonl, skipped.jsonl) and meta.json; each block of the Suite section is rewritten
@@ -13,7 +14,11 @@ import os
 import re
 import sys
 
-SECTIONS = ["machine", "push", "parse", "api", "memory", "growth", "commands"]
+SECTIONS = ["machine", "runs", "push", "parse", "api", "memory", "growth", "commands"]
+
+# Every run's headline numbers, one JSON line each, committed beside the script, so that a rerun
+# shows whether the ratios reproduce.
+HISTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runs.jsonl")
 
 SUITE_INTRO = """## Suite (bench/run)
 
@@ -24,6 +29,7 @@ the markers; rerun the script.
 
 TITLES = {
     "machine": "### Machine",
+    "runs": "### Every run's headline ratios",
     "push": "### Web Push send rate: Herald vs npm `web-push` vs `pywebpush`",
     "parse": "### Feed parsing: Herald parse + normalise vs `feedparser`",
     "api": "### Reader API with `wrk`, against a constant-response ceiling",
@@ -201,7 +207,9 @@ def render_api(results, meta):
         return note or None
     n = meta.get("api_articles")
     main = [r for r in rows if r.get("articles") in (n, None)]
-    ceiling = {r["backend"]: r for r in main if r.get("route") == "const"}
+    consts = [r for r in main if r.get("route") == "const"]
+    # The best of the ceiling runs: the fraction is then the least flattering one.
+    ceiling = {"const": max(consts, key=lambda r: r.get("rps") or 0)} if consts else {}
     out = [
         "`wrk -t2 -c64 -d%ss --latency` from the same machine; `herald serve --roles api` (release, "
         "log level `warn`) on %s articles. The ceiling is `const_server`: an axum route answering "
@@ -212,7 +220,7 @@ def render_api(results, meta):
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     const = ceiling.get("const")
-    for r in main:
+    for r in [r for r in main if r.get("route") != "const"] + ([const] if const else []):
         frac = ""
         if r.get("route") != "const" and const and const.get("rps") and r.get("rps"):
             frac = "%.0f%%" % (100.0 * r["rps"] / const["rps"])
@@ -221,6 +229,9 @@ def render_api(results, meta):
         out.append("| %s | `%s` | %s | %s ms | %s ms | %s | %s |" % (
             r["backend"], r.get("path", r.get("route")), fmt(r.get("rps")), fmt(r.get("p50_ms"), 2),
             fmt(r.get("p99_ms"), 2), frac or "—", fmt(r.get("non_2xx"))))
+    if len(consts) > 1:
+        out += ["", "Ceiling runs: %s requests/s; the best is the ceiling above." % " / ".join(
+            fmt(r.get("rps")) for r in consts)]
     return "\n".join(out + ([note] if note else []))
 
 
@@ -237,7 +248,7 @@ def render_memory(results, meta):
             fmt(r["peak_kib"] / 1024, 1)))
     biggest = max(fan, key=lambda r: r.get("devices", 0), default=None)
     if biggest:
-        out.append("| `fanout` bench (two notifier workers in-process, PostgreSQL) | fan-out to %s devices | — | %s MiB |"
+        out.append("| `fanout` bench (four notifier workers in-process, as `[push.fanout] workers`, PostgreSQL) | fan-out to %s devices | — | %s MiB |"
                    % (fmt(biggest["devices"]), fmt(biggest.get("peak_rss_mib"))))
     out += ["", "The fan-out figure is the peak RSS of the `fanout` benchmark process, which runs the "
             "notifier's fan-out workers (and the receiver) in-process, so it bounds what a "
@@ -253,7 +264,7 @@ def render_growth(results, meta):
         return note or None
     out = []
     if fan:
-        out += ["Fan-out of one alert (`fanout` bench: seeded PostgreSQL schema, two workers, local receiver):", "",
+        out += ["Fan-out of one alert (`fanout` bench: seeded PostgreSQL schema, four workers as `[push.fanout] workers`, local receiver):", "",
                 "| devices | sent | failed | last delivery | deliveries/s | peak RSS |",
                 "|---:|---:|---:|---:|---:|---:|"]
         for r in sorted(fan, key=lambda r: r.get("devices", 0)):
@@ -279,8 +290,78 @@ def render_commands(results, meta):
     return "Reproduce everything with `bench/run` (or `bench/run --quick`). What it ran:\n\n```sh\n%s\n```" % "\n".join(cmds)
 
 
+def summarize(results, meta):
+    """The headline numbers of the run in RESULTS_DIR: best rates, ratios and fractions."""
+    run = {"date": meta.get("date"), "mode": meta.get("mode"), "cpu": meta.get("cpu"),
+           "load_start": meta.get("load_start"), "load_end": meta.get("load_end"),
+           "wall": meta.get("wall")}
+    push = [r for r in (load(results, "push.jsonl") or []) if "sender" in r]
+    best = {}
+    for r in push:
+        best[r["sender"]] = max(best.get(r["sender"], 0), r["rate"])
+    if best.get("herald"):
+        run["push_herald"] = best["herald"]
+        for peer, key in (("web-push (npm)", "push_vs_npm"), ("pywebpush", "push_vs_pywebpush")):
+            if best.get(peer):
+                run[key] = best["herald"] / best[peer]
+    parsers = {r["parser"]: r for r in (load(results, "parse.jsonl") or []) if "parser" in r}
+    herald = parsers.get("herald")
+    peer = next((r for name, r in parsers.items() if name != "herald"), None)
+    if herald and peer and peer.get("items_per_s"):
+        run["parse_herald"] = herald["items_per_s"]
+        run["parse_vs_feedparser"] = herald["items_per_s"] / peer["items_per_s"]
+    api = [r for r in (load(results, "api.jsonl") or []) if r.get("articles") in (meta.get("api_articles"), None)]
+    consts = [r["rps"] for r in api if r.get("route") == "const" and r.get("rps")]
+    if consts:
+        run["api_ceiling"] = max(consts)
+        for r in api:
+            if r.get("route") == "list" and r.get("rps"):
+                run["list_%s" % r["backend"]] = r["rps"]
+                run["list_%s_fraction" % r["backend"]] = r["rps"] / max(consts)
+    fan = load(results, "fanout.jsonl") or []
+    if fan:
+        big = max(fan, key=lambda r: r.get("devices") or 0)
+        run["fanout_devices"] = big.get("devices")
+        run["fanout_rate"] = big.get("rate")
+    return run
+
+
+def record(results, history):
+    meta_path = os.path.join(results, "meta.json")
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    with open(history, "a", encoding="utf-8") as f:
+        f.write(json.dumps(summarize(results, meta), sort_keys=True) + "\n")
+
+
+def render_runs(results, meta):
+    if not os.path.exists(HISTORY):
+        return None
+    with open(HISTORY, encoding="utf-8") as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    ratio = lambda r, k: ("%.1f×" % r[k]) if r.get(k) else "—"
+    frac = lambda r, k: ("%.0f%%" % (100 * r[k])) if r.get(k) else "—"
+    out = [
+        "One row per run of `bench/run` (kept in `bench/runs.jsonl`): whether the ratios "
+        "reproduce from run to run. Targets: Web Push ≥ 5× npm `web-push` and ≥ 10× `pywebpush`; "
+        "parsing ≥ 20× `feedparser`; list route ≥ 50% of the ceiling.",
+        "",
+        "| run | mode | CPU | load start / end | Herald Web Push msg/s | × npm web-push | × pywebpush "
+        "| × feedparser | list / ceiling (SQLite) | list / ceiling (PostgreSQL) | fan-out |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        fanout = "%s/s at %s" % (fmt(r.get("fanout_rate")), fmt(r.get("fanout_devices"))) if r.get("fanout_rate") else "—"
+        out.append("| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r.get("date"), r.get("mode"), r.get("cpu") or "?", r.get("load_start", "?"), r.get("load_end", "?"),
+            fmt(r.get("push_herald")), ratio(r, "push_vs_npm"), ratio(r, "push_vs_pywebpush"),
+            ratio(r, "parse_vs_feedparser"), frac(r, "list_sqlite_fraction"),
+            frac(r, "list_postgres_fraction"), fanout))
+    return "\n".join(out)
+
+
 RENDER = {
-    "machine": render_machine, "push": render_push, "parse": render_parse, "api": render_api,
+    "machine": render_machine, "runs": render_runs, "push": render_push, "parse": render_parse, "api": render_api,
     "memory": render_memory, "growth": render_growth, "commands": render_commands,
 }
 
@@ -315,8 +396,10 @@ def main():
         print(json.dumps(parse_wrk(sys.argv[2], extra)))
     elif sys.argv[1] == "render":
         render(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "record":
+        record(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else HISTORY)
     else:
-        sys.exit("usage: report.py wrk FILE [k=v ...] | render DOCS RESULTS_DIR")
+        sys.exit("usage: report.py wrk FILE [k=v ...] | render DOCS RESULTS_DIR | record RESULTS_DIR [HISTORY]")
 
 
 if __name__ == "__main__":
