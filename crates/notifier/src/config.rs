@@ -53,7 +53,8 @@ impl Default for PushConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct FanoutConfig {
     /// Devices per leased batch: bigger batches mean fewer database round trips per device;
-    /// a crash may resend at most one batch.
+    /// a crashed notifier may resend at most one batch per worker (what it had sent but not yet
+    /// recorded).
     pub batch_size: u64,
     /// Seconds a batch lease lasts unless renewed (renewed every third of it); a crashed
     /// notifier's batch is taken over this long after its last renewal.
