@@ -1,8 +1,9 @@
 //! `herald serve --demo`: sample feeds from `config/demo/`, served by Herald itself on
 //! 127.0.0.1, so a machine with no internet shows articles and stories.
 //!
-//! The demo enables `ingest.allow_private_addresses` for the whole process (the feeds are
-//! on loopback); do not use `--demo` with untrusted sources.
+//! The demo names its own feed server's address in `ingest.private_hosts` (the feeds are on
+//! loopback); every other feed, and any redirect away from the demo server, is still held to
+//! public addresses.
 
 use crate::config::Config;
 use crate::roles::Roles;
@@ -142,15 +143,15 @@ pub fn sources(addr: SocketAddr) -> Vec<NewSource> {
 }
 
 /// `herald serve --demo`: starts the demo feeds, adds them as sources (next to the
-/// catalogue's), allows private addresses for ingestion, then serves as [`crate::serve`].
+/// catalogue's), allows ingestion to reach the demo feed server, then serves as [`crate::serve`].
 pub async fn serve(
     mut config: Config,
     roles: Roles,
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    config.ingest.allow_private_addresses = true;
     let addr = start_feed_server().await?;
+    config.ingest.private_hosts.push(addr.ip().to_string());
     tracing::info!(%addr, "demo feeds at http://{addr}/demo/");
     let db = crate::open_database(&config).await?;
     let catalog = crate::catalog::Catalog::load(config.catalog.sources_file.as_deref())?;
