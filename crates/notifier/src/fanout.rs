@@ -197,6 +197,8 @@ struct Inner {
     metrics: FanoutMetrics,
     settings: FanoutSettings,
     owner: String,
+    /// When this process last swept; shared by its workers, so they sweep once between them.
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 /// What one device's delivery came to; `None` in place of it means it was interrupted.
@@ -219,6 +221,7 @@ impl Fanout {
                 metrics,
                 settings,
                 owner: format!("notifier-{}", Uuid::new_v4().simple()),
+                last_sweep: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -232,10 +235,8 @@ impl Fanout {
     /// waited out, never fatal.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), StoreError> {
         tracing::info!(owner = %self.inner.owner, "notifier started");
-        let mut last_sweep: Option<Instant> = None;
         while !stop.is_cancelled() {
-            if last_sweep.is_none_or(|at| at.elapsed() >= Duration::from_secs(2)) {
-                last_sweep = Some(Instant::now());
+            if self.sweep_due() {
                 self.sweep().await;
             }
             match self.step(&stop).await {
@@ -257,6 +258,20 @@ impl Fanout {
         }
         tracing::info!(owner = %self.inner.owner, "notifier stopped");
         Ok(())
+    }
+
+    /// True, and the clock restarted, when no worker of this process swept in the last 2 s.
+    fn sweep_due(&self) -> bool {
+        let mut last = self
+            .inner
+            .last_sweep
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
     }
 
     /// Queues alerts for newly breaking stories, expires alerts past their TTL and refreshes the
