@@ -22,6 +22,7 @@ mod m20261126_000030_create_article_topics;
 mod m20261126_000031_create_article_search;
 mod m20261126_000032_create_comments;
 mod m20261126_000033_index_articles_story_source;
+mod m20261127_000040_fanout_writes_without_row_locks;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000031_create_article_search::Migration),
             Box::new(m20261126_000032_create_comments::Migration),
             Box::new(m20261126_000033_index_articles_story_source::Migration),
+            Box::new(m20261127_000040_fanout_writes_without_row_locks::Migration),
         ]
     }
 }

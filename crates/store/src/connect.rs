@@ -62,3 +62,19 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
 
     Ok(Database::connect(options).await?)
 }
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another writer: a deferred
+/// transaction that reads first fails at once with "database is locked" when another
+/// connection commits before its first write (WAL mode cannot upgrade a stale read). PostgreSQL
+/// ignores the mode.
+pub(crate) async fn begin_write(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait as _};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}

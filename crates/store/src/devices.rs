@@ -8,7 +8,7 @@ use futures::Stream;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -153,7 +153,7 @@ pub async fn register(
             (None, None, Some(environment.as_str().to_string()))
         }
     };
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let registered = async {
         let existing = device::Entity::find()
             .filter(device::Column::Platform.eq(new.address.platform()))

@@ -27,6 +27,7 @@ pub mod topics;
 pub mod users;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
+pub(crate) use connect::begin_write;
 pub use connect::{Backend, connect};
 pub use error::StoreError;
 pub use sea_orm::DatabaseConnection as Db;

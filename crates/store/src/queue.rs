@@ -15,7 +15,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -209,7 +209,7 @@ pub async fn enqueue(
     new: NewQueuedAlert,
 ) -> Result<QueuedAlert, StoreError> {
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         let model = alert::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -354,7 +354,7 @@ async fn lease_and_plan(
     let now = Utc::now();
     let expires_at = now + ChronoDuration::from_std(lease_for).unwrap_or(ChronoDuration::MAX);
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         let statement = Statement::from_sql_and_values(
             backend,
@@ -513,7 +513,7 @@ pub async fn release(db: &DatabaseConnection, lease: &Lease) -> Result<(), Store
 pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<bool, StoreError> {
     let now = Utc::now();
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         // The write comes first so SQLite takes its write lock before any read.
         let updated = alert_batch::Entity::update_many()
@@ -563,7 +563,7 @@ async fn stop_alert(
     state: AlertState,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         let updated = alert::Entity::update_many()
             .col_expr(alert::Column::State, Expr::value(state.as_str()))
@@ -972,7 +972,7 @@ async fn record_chunk(
         return record_chunk_postgres(db, alert, batch_id, records).await;
     }
     let insert = delivery_insert(alert, records)?;
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         let mut counts: HashMap<String, i64> = HashMap::new();
         for row in txn.query_all(&insert).await? {
@@ -1003,7 +1003,9 @@ async fn record_chunk(
 
 /// PostgreSQL: the chunk travels as one JSON array unpacked by `jsonb_to_recordset` (one bind
 /// parameter instead of ten a row, so parsing and planning cost nothing per row), and the
-/// batch's counters move in the same statement.
+/// batch's counters move in the same statement. `deliveries` has no foreign keys here
+/// (migration `m20261127_000040`), so rows whose user or device is gone are left out by the
+/// statement itself, as SQLite's foreign keys leave them out.
 async fn record_chunk_postgres(
     db: &DatabaseConnection,
     alert: &QueuedAlert,
@@ -1032,6 +1034,8 @@ async fn record_chunk_postgres(
                   CASE WHEN r.status = 'sent' THEN r.at END \
            FROM jsonb_to_recordset($3) AS r(id uuid, user_id uuid, device_id uuid, status text, \
                                              reason text, attempts integer, at timestamptz) \
+           WHERE EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id) \
+             AND EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id) \
            ON CONFLICT (alert_id, device_id) DO NOTHING \
            RETURNING status) \
          UPDATE alert_batches SET {sets} WHERE id = $4"

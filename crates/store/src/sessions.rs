@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -64,7 +64,7 @@ pub struct NewSession {
 /// Starts a session with its first refresh token.
 pub async fn start(db: &DatabaseConnection, new: NewSession) -> Result<Session, StoreError> {
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let started = async {
         let created = session::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -149,7 +149,7 @@ pub struct RotateRequest {
 /// re-sent); if that successor was already used, it is reuse after all.
 pub async fn rotate(db: &DatabaseConnection, req: RotateRequest) -> Result<Rotation, StoreError> {
     // Commit on every outcome (a detected reuse must stay revoked); roll back only on errors.
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     match rotate_in(&txn, req).await {
         Ok(outcome) => {
             txn.commit().await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Statement, TransactionTrait,
+    QueryOrder, Statement,
 };
 use uuid::Uuid;
 
@@ -298,7 +298,7 @@ pub async fn lease_due(
         sql,
         [owner.into(), expires.into(), now.into(), limit.into()],
     );
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let claimed = source::Entity::find()
         .from_raw_sql(statement)
         .all(&txn)

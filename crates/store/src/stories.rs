@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -90,7 +90,7 @@ pub async fn add_article(
     merged: &[Uuid],
 ) -> Result<Added, StoreError> {
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let result = async {
         // A write first: SQLite then takes the write lock at once (waiting its busy timeout)
         // instead of failing to upgrade a read lock when another writer got in between.

@@ -5,7 +5,7 @@ use crate::entity::subscription;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -57,7 +57,7 @@ pub async fn replace(
     user_id: Uuid,
     slugs: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let replaced = async {
         subscription::Entity::delete_many()
             .filter(subscription::Column::UserId.eq(user_id))

@@ -1,12 +1,12 @@
 //! Accounts: readers (anonymous or not), editors and admins, and their sign-in identities.
 
-use crate::entity::{identity, user};
+use crate::entity::{delivery, identity, user};
 use crate::{Secret, StoreError};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, TransactionTrait,
+    EntityTrait, QueryFilter,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -272,7 +272,7 @@ pub async fn create_with_identity(
     provider: &str,
     subject: &str,
 ) -> Result<User, StoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let email = new.email.clone();
     let created = async {
         let created = create(&txn, new).await?;
@@ -300,7 +300,7 @@ pub async fn upgrade_with_identity(
     subject: &str,
     email: Option<String>,
 ) -> Result<User, StoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     let mut update = user::Entity::update_many()
         .col_expr(user::Column::IsAnonymous, Expr::value(false))
         .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -349,11 +349,17 @@ async fn insert_identity(
 /// Deletes the user and, in the same transaction, every row that belongs to them.
 /// Tables added later reference users with `ON DELETE CASCADE` (or `SET NULL` where a row,
 /// such as a comment, outlives its author), so this one statement reaches them all.
+/// Deliveries on PostgreSQL go by trigger instead (the fan-out writes them without locking
+/// the user row), so a delivery a notifier recorded while this ran is deleted afterwards.
 pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
-    let txn = db.begin().await?;
+    let txn = crate::begin_write(db).await?;
     match user::Entity::delete_by_id(id).exec(&txn).await {
         Ok(deleted) if deleted.rows_affected == 1 => {
             txn.commit().await?;
+            delivery::Entity::delete_many()
+                .filter(delivery::Column::UserId.eq(id))
+                .exec(db)
+                .await?;
             Ok(())
         }
         Ok(_) => {

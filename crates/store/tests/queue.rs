@@ -4,6 +4,7 @@
 //! PostgreSQL.
 
 use chrono::Utc;
+use herald_store::alerts;
 use herald_store::devices::{self, DeviceAddress, NewDevice};
 use herald_store::queue::{self, AlertState, DeliveryRecord, DeliveryStatus, NewQueuedAlert};
 use herald_store::testing::TestDb;
@@ -321,4 +322,67 @@ async fn concurrent_lessees_never_get_the_same_batch() {
         }
     }
     assert_eq!(deliveries.len(), 3 * 40);
+}
+
+#[tokio::test]
+async fn deleting_a_user_or_device_reaches_their_deliveries() {
+    let (_t, db) = setup().await;
+    audience(&db, 3).await;
+    let first = queue::enqueue(&db, new_alert(Some(Uuid::now_v7())))
+        .await
+        .unwrap();
+    let targets = {
+        let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
+        queue::batch_targets(&db, &lease).await.unwrap()
+    };
+    let [gone_user, gone_device, kept] =
+        [&targets[0], &targets[1], &targets[2]].map(|t| (t.device.user_id, t.device.id));
+    let sent = |(user_id, device_id): (Uuid, Uuid)| DeliveryRecord {
+        user_id,
+        device_id,
+        status: DeliveryStatus::Sent,
+        reason: None,
+        attempts: 1,
+        at: Utc::now(),
+    };
+
+    // Deleted while the fan-out had them in hand: their outcomes have nothing to refer to.
+    users::delete(&db, gone_user.0).await.unwrap();
+    devices::delete(&db, gone_device.0, gone_device.1)
+        .await
+        .unwrap();
+    let records = [gone_user, gone_device, kept].map(sent);
+    queue::record(&db, &first, &records).await.unwrap();
+    let c = queue::counters(&db, first.id).await.unwrap();
+    assert_eq!(c.sent, 1, "{c:?}");
+    let all = [gone_user.1, gone_device.1, kept.1];
+    assert_eq!(
+        queue::already_recorded(&db, first.id, &all).await.unwrap(),
+        vec![kept.1]
+    );
+    assert!(
+        alerts::inbox(&db, gone_user.0, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A device removed later: the reader keeps the alert in their inbox, the record loses
+    // the device.
+    devices::delete(&db, kept.0, kept.1).await.unwrap();
+    assert_eq!(alerts::inbox(&db, kept.0, None, 10).await.unwrap().len(), 1);
+    assert!(
+        queue::sent_times(&db, &[kept.1], Utc::now() - chrono::Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An account deleted later: its deliveries go with it.
+    users::delete(&db, kept.0).await.unwrap();
+    assert!(
+        alerts::inbox(&db, kept.0, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
