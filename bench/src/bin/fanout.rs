@@ -15,6 +15,10 @@
 //! cargo run --release -p herald-bench --bin fanout -- --channel fcm --devices 100000
 //! cargo run --release -p herald-bench --bin fanout -- --channel apns --devices 100000
 
+/// The allocator `herald` runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use aws_lc_rs::agreement::{ECDH_P256, EphemeralPrivateKey};
 use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
@@ -55,6 +59,9 @@ struct Args {
     /// `[push.fanout] workers`.
     #[arg(long, default_value_t = herald_notifier::config::FanoutConfig::default().workers)]
     workers: usize,
+    /// Requests in flight per sender (default: `[push.*] concurrency`).
+    #[arg(long)]
+    in_flight: Option<usize>,
     /// Devices per batch.
     #[arg(long, default_value_t = FanoutSettings::default().batch_size)]
     batch: u64,
@@ -114,10 +121,63 @@ impl Receiver {
     }
 }
 
-/// Web Push: count and answer 201.
-async fn webpush_receive(State(receiver): State<Arc<Receiver>>) -> StatusCode {
-    receiver.accept();
-    StatusCode::CREATED
+/// Web Push: a minimal HTTP/1.1 push service on `listener` that answers every complete
+/// `POST /push/…` with 201 and anything else with 404, reading requests off the socket as they
+/// come (several at once when the sender pipelines), so it costs the machine as little as it can.
+fn serve_webpush(listener: tokio::net::TcpListener, receiver: Arc<Receiver>) {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(webpush_connection(stream, receiver.clone()));
+        }
+    });
+}
+
+async fn webpush_connection(mut stream: tokio::net::TcpStream, receiver: Arc<Receiver>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const CREATED: &[u8] = b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n";
+    const NOT_FOUND: &[u8] = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut out = Vec::with_capacity(1024);
+    loop {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut consumed = 0;
+        while let Some((len, found)) = parse_push_request(&buf[consumed..]) {
+            consumed += len;
+            if found {
+                receiver.accept();
+                out.extend_from_slice(CREATED);
+            } else {
+                receiver.rejected.fetch_add(1, Ordering::Relaxed);
+                out.extend_from_slice(NOT_FOUND);
+            }
+        }
+        buf.drain(..consumed);
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// The length of the first complete request in `buf` (head and body), and whether it is a
+/// `POST /push/…`; `None` until a whole request has arrived.
+fn parse_push_request(buf: &[u8]) -> Option<(usize, bool)> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let content_length = head
+        .split("\r\n")
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let len = head_end + content_length;
+    (buf.len() >= len).then(|| (len, head.starts_with("POST /push/")))
 }
 
 /// FCM's OAuth token endpoint: a JWT-bearer grant gets the one access token.
@@ -248,12 +308,7 @@ async fn main() -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     let base_url = format!("http://127.0.0.1:{port}");
     match args.channel {
-        Channel::Webpush => {
-            let app = Router::new()
-                .route("/push/{*rest}", post(webpush_receive))
-                .with_state(receiver.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
-        }
+        Channel::Webpush => serve_webpush(listener, receiver.clone()),
         Channel::Fcm => {
             let app = Router::new()
                 .route("/token", post(fcm_token))
@@ -277,6 +332,11 @@ async fn main() -> anyhow::Result<()> {
         allow_insecure_endpoints: true,
         ..PushConfig::default()
     };
+    if let Some(limit) = args.in_flight {
+        config.webpush.concurrency = limit;
+        config.fcm.concurrency = limit;
+        config.apns.concurrency = limit;
+    }
     let mut senders = Senders::from_config(&config, VapidKeys::generate()?)?;
     match args.channel {
         Channel::Webpush => {

@@ -233,31 +233,82 @@ impl Fanout {
 
     /// Leases and delivers batches until `stop` is cancelled; database trouble is logged and
     /// waited out, never fatal.
+    ///
+    /// A worker prepares its next batch (lease, reads, story claims) while it sends the current
+    /// one, so the database round trips of one batch overlap the sending of another.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), StoreError> {
         tracing::info!(owner = %self.inner.owner, "notifier started");
+        let mut next: Option<Prepared> = None;
         while !stop.is_cancelled() {
             if self.sweep_due() {
                 self.sweep().await;
             }
-            match self.step(&stop).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(self.inner.settings.idle_poll) => {}
+            let current = match next.take() {
+                Some(prepared) => prepared,
+                None => match self.prepare(&stop).await {
+                    Ok(Some(prepared)) => prepared,
+                    Ok(None) => {
+                        self.pause(&stop, self.inner.settings.idle_poll).await;
+                        continue;
                     }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "notifier step failed; retrying shortly");
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "notifier step failed; retrying shortly");
+                        self.pause(&stop, Duration::from_secs(1)).await;
+                        continue;
                     }
-                }
+                },
+            };
+            let sending_done = CancellationToken::new();
+            let sending = async {
+                let result = self.finish(current, &stop).await;
+                sending_done.cancel();
+                result
+            };
+            let (sent, prepared) = tokio::join!(sending, self.prepare_while(&stop, &sending_done));
+            next = prepared;
+            if let Err(err) = sent {
+                tracing::warn!(error = %err, "notifier step failed; retrying shortly");
+                self.pause(&stop, Duration::from_secs(1)).await;
             }
+        }
+        if let Some(unsent) = next {
+            self.release(unsent).await;
         }
         tracing::info!(owner = %self.inner.owner, "notifier stopped");
         Ok(())
+    }
+
+    /// Waits `wait`, or less when `stop` is cancelled.
+    async fn pause(&self, stop: &CancellationToken, wait: Duration) {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+
+    /// Prepares the next batch while the current one is being sent: tries again, a little
+    /// later each time, while the queue has nothing to lease (another worker may be planning
+    /// the alert's next batch right now) and gives up when the sending is done.
+    async fn prepare_while(
+        &self,
+        stop: &CancellationToken,
+        sending_done: &CancellationToken,
+    ) -> Option<Prepared> {
+        let mut wait = Duration::from_millis(10);
+        while !stop.is_cancelled() && !sending_done.is_cancelled() {
+            match self.prepare(stop).await {
+                Ok(Some(prepared)) => return Some(prepared),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "cannot prepare the next batch"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = sending_done.cancelled() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(self.inner.settings.idle_poll.max(Duration::from_millis(10)));
+        }
+        None
     }
 
     /// True, and the clock restarted, when no worker of this process swept in the last 2 s.
@@ -298,6 +349,18 @@ impl Fanout {
 
     /// Leases and delivers one batch; false when the queue had nothing to lease.
     pub async fn step(&self, stop: &CancellationToken) -> Result<bool, StoreError> {
+        match self.prepare(stop).await? {
+            Some(prepared) => {
+                self.finish(prepared, stop).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Leases a batch, keeps its lease alive, and decides its devices up to the send: who is
+    /// skipped (recorded at once) and who is sent, the story claimed for each of those.
+    async fn prepare(&self, stop: &CancellationToken) -> Result<Option<Prepared>, StoreError> {
         let inner = &self.inner;
         let Some((lease, targets)) = queue::lease_batch(
             &inner.db,
@@ -307,37 +370,71 @@ impl Fanout {
         )
         .await?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         if lease.attempts > 1 {
             tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, attempts = lease.attempts, "taking over a lapsed batch");
         }
         let batch_stop = stop.child_token();
         let lost = Arc::new(AtomicBool::new(false));
-        let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
+        let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
             inner.db.clone(),
             lease.clone(),
             inner.settings.lease_for,
             batch_stop.clone(),
             Arc::clone(&lost),
         )));
-        self.deliver_batch(&lease, targets, &batch_stop).await?;
-        if lost.load(Ordering::SeqCst) {
-            tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, "batch stopped: alert cancelled or expired, or lease lost");
-        } else if stop.is_cancelled() {
-            queue::release(&inner.db, &lease).await?;
-        } else {
-            queue::complete(&inner.db, &lease).await?;
+        let mut prepared = Prepared {
+            lease,
+            sends: Vec::new(),
+            batch_stop,
+            lost,
+            _heartbeat: heartbeat,
+        };
+        match self.decide(&prepared.lease, targets).await {
+            Ok(sends) => {
+                prepared.sends = sends;
+                Ok(Some(prepared))
+            }
+            Err(err) => {
+                // Hand the batch back rather than leave it to lapse.
+                self.release(prepared).await;
+                Err(err)
+            }
         }
-        Ok(true)
     }
 
-    async fn deliver_batch(
+    /// Gives a prepared batch back to the queue unsent (its claims stay this alert's).
+    async fn release(&self, prepared: Prepared) {
+        if let Err(err) = queue::release(&self.inner.db, &prepared.lease).await {
+            tracing::warn!(batch = %prepared.lease.batch_id, error = %err, "cannot release batch; it will be taken over when its lease lapses");
+        }
+    }
+
+    /// Sends a prepared batch, records every outcome, and completes (or, when stopping,
+    /// releases) it.
+    async fn finish(&self, prepared: Prepared, stop: &CancellationToken) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let lease = &prepared.lease;
+        self.send_batch(lease, prepared.sends, &prepared.batch_stop)
+            .await?;
+        if prepared.lost.load(Ordering::SeqCst) {
+            tracing::info!(batch = %lease.batch_id, alert = %lease.alert.id, "batch stopped: alert cancelled or expired, or lease lost");
+        } else if stop.is_cancelled() {
+            queue::release(&inner.db, lease).await?;
+        } else {
+            queue::complete(&inner.db, lease).await?;
+        }
+        Ok(())
+    }
+
+    /// The batch's devices that are to be sent, with the followed topic each is sent for; the
+    /// others are recorded as skipped. Claims the story for each device to be sent.
+    async fn decide(
         &self,
         lease: &Lease,
         targets: Vec<Target>,
-        stop: &CancellationToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<(Target, String)>, StoreError> {
         let inner = &self.inner;
         let db = &inner.db;
         let alert = &lease.alert;
@@ -459,7 +556,19 @@ impl Fanout {
             }
         }
         queue::record_batch(db, lease, &skipped).await?;
+        Ok(sends)
+    }
 
+    /// Sends to `sends` with bounded concurrency while a chunk of outcomes is written beside it.
+    async fn send_batch(
+        &self,
+        lease: &Lease,
+        sends: Vec<(Target, String)>,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let db = &inner.db;
+        let alert = &lease.alert;
         // Sending and recording run side by side: a chunk of outcomes is written while the
         // next deliveries are in flight. The batch completes only after every outcome is written.
         let chunk = inner.settings.record_chunk;
@@ -643,6 +752,16 @@ impl Fanout {
             },
         }
     }
+}
+
+/// A leased batch decided up to the send: the devices to send to, and what keeps its lease.
+struct Prepared {
+    lease: Lease,
+    sends: Vec<(Target, String)>,
+    /// Cancelled when the lease is lost or the alert stops being deliverable.
+    batch_stop: CancellationToken,
+    lost: Arc<AtomicBool>,
+    _heartbeat: AbortOnDrop,
 }
 
 /// Stops a spawned task when dropped, so a dropped step never leaves its heartbeat renewing.

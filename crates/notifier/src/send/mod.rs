@@ -217,7 +217,8 @@ pub(crate) struct ClientSettings {
     pub(crate) http2_only: bool,
 }
 
-/// One pooled client per sender: no redirects, no proxies, and only public destinations unless allowed.
+/// One pooled client per sender: no redirects, no proxies, no compression, and only public
+/// destinations unless allowed.
 pub(crate) fn build_client(settings: &ClientSettings) -> Result<reqwest::Client, SetupError> {
     // Proxies are bypassed so the address check sees the real destination.
     let mut builder = reqwest::Client::builder()
@@ -226,6 +227,9 @@ pub(crate) fn build_client(settings: &ClientSettings) -> Result<reqwest::Client,
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .pool_idle_timeout(Duration::from_secs(90))
+        // Push services answer with a status and a few bytes: no decompression layer.
+        .no_gzip()
+        .no_brotli()
         .user_agent(concat!("herald-notifier/", env!("CARGO_PKG_VERSION")));
     if !settings.allow_insecure {
         builder = builder
