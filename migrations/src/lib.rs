@@ -3,6 +3,21 @@
 pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
+/// Runs raw SQL statements in order: what the schema builder cannot say (triggers, generated
+/// columns, partial indexes, dropping constraints).
+pub(crate) async fn execute_all(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    for statement in statements {
+        manager
+            .get_connection()
+            .execute_unprepared(statement)
+            .await?;
+    }
+    Ok(())
+}
+
 mod m20261126_000001_create_key_material;
 mod m20261126_000002_create_users;
 mod m20261126_000003_create_identities;

@@ -3,7 +3,7 @@
 //! triggers keep it in step with `articles.topics`.
 
 use crate::m20261126_000012_create_articles::Articles;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -87,13 +87,7 @@ impl MigrationTrait for Migration {
                  SELECT a.id, t.value, a.published_at FROM articles a, json_each(a.topics) AS t",
             ],
         };
-        for statement in statements {
-            manager
-                .get_connection()
-                .execute_unprepared(statement)
-                .await?;
-        }
-        Ok(())
+        crate::execute_all(manager, statements).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -107,12 +101,7 @@ impl MigrationTrait for Migration {
                 "DROP TRIGGER IF EXISTS articles_topics_update",
             ],
         };
-        for statement in statements {
-            manager
-                .get_connection()
-                .execute_unprepared(statement)
-                .await?;
-        }
+        crate::execute_all(manager, statements).await?;
         manager
             .drop_table(Table::drop().table(ArticleTopics::Table).to_owned())
             .await

@@ -7,7 +7,7 @@
 //! search ranks headline matches first.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -66,29 +66,19 @@ const POSTGRES_DOWN: &[&str] = &[
     "ALTER TABLE articles DROP COLUMN IF EXISTS search",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    for statement in statements {
-        manager
-            .get_connection()
-            .execute_unprepared(statement)
-            .await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
-            DbBackend::Postgres => run(manager, POSTGRES_UP).await,
-            _ => run(manager, SQLITE_UP).await,
+            DbBackend::Postgres => crate::execute_all(manager, POSTGRES_UP).await,
+            _ => crate::execute_all(manager, SQLITE_UP).await,
         }
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
-            DbBackend::Postgres => run(manager, POSTGRES_DOWN).await,
-            _ => run(manager, SQLITE_DOWN).await,
+            DbBackend::Postgres => crate::execute_all(manager, POSTGRES_DOWN).await,
+            _ => crate::execute_all(manager, SQLITE_DOWN).await,
         }
     }
 }

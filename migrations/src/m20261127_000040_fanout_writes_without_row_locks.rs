@@ -78,13 +78,7 @@ async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbE
     if manager.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
-    for statement in statements {
-        manager
-            .get_connection()
-            .execute_unprepared(statement)
-            .await?;
-    }
-    Ok(())
+    crate::execute_all(manager, statements).await
 }
 
 #[async_trait::async_trait]

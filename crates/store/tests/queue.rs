@@ -386,3 +386,48 @@ async fn deleting_a_user_or_device_reaches_their_deliveries() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_fanout_write_migration_goes_down_and_up_again_with_deliveries_in_place() {
+    use herald_migrations::{Migrator, MigratorTrait};
+    let (_t, db) = setup().await;
+    audience(&db, 2).await;
+    let alert = queue::enqueue(&db, new_alert(Some(Uuid::now_v7())))
+        .await
+        .unwrap();
+    let targets = {
+        let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
+        queue::batch_targets(&db, &lease).await.unwrap()
+    };
+    queue::claim_story(&db, &alert, &[targets[0].device.id])
+        .await
+        .unwrap();
+    let record = DeliveryRecord {
+        user_id: targets[0].device.user_id,
+        device_id: targets[0].device.id,
+        status: DeliveryStatus::Sent,
+        reason: None,
+        attempts: 1,
+        at: Utc::now(),
+    };
+    queue::record(&db, &alert, &[record]).await.unwrap();
+
+    // Back to foreign keys (PostgreSQL; SQLite never dropped them) and forward again.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(queue::counters(&db, alert.id).await.unwrap().sent, 1);
+    assert_eq!(
+        alerts::inbox(&db, targets[0].device.user_id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    users::delete(&db, targets[0].device.user_id).await.unwrap();
+    assert!(
+        queue::already_recorded(&db, alert.id, &[targets[0].device.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
