@@ -324,34 +324,42 @@ async fn concurrent_lessees_never_get_the_same_batch() {
     assert_eq!(deliveries.len(), 3 * 40);
 }
 
-#[tokio::test]
-async fn deleting_a_user_or_device_reaches_their_deliveries() {
-    let (_t, db) = setup().await;
-    audience(&db, 3).await;
-    let first = queue::enqueue(&db, new_alert(Some(Uuid::now_v7())))
+/// `n` readers, one alert to them, and its first batch leased: the alert and the batch's targets.
+async fn one_alert_leased(db: &Db, n: usize) -> (queue::QueuedAlert, Vec<devices::Target>) {
+    audience(db, n).await;
+    let alert = queue::enqueue(db, new_alert(Some(Uuid::now_v7())))
         .await
         .unwrap();
-    let targets = {
-        let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
-        queue::batch_targets(&db, &lease).await.unwrap()
-    };
-    let [gone_user, gone_device, kept] =
-        [&targets[0], &targets[1], &targets[2]].map(|t| (t.device.user_id, t.device.id));
-    let sent = |(user_id, device_id): (Uuid, Uuid)| DeliveryRecord {
+    let lease = queue::lease(db, "a", LEASE, 10).await.unwrap().unwrap();
+    let targets = queue::batch_targets(db, &lease).await.unwrap();
+    (alert, targets)
+}
+
+/// A sent outcome for `device_id` of `user_id`, now.
+fn sent(user_id: Uuid, device_id: Uuid) -> DeliveryRecord {
+    DeliveryRecord {
         user_id,
         device_id,
         status: DeliveryStatus::Sent,
         reason: None,
         attempts: 1,
         at: Utc::now(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_or_device_reaches_their_deliveries() {
+    let (_t, db) = setup().await;
+    let (first, targets) = one_alert_leased(&db, 3).await;
+    let [gone_user, gone_device, kept] =
+        [&targets[0], &targets[1], &targets[2]].map(|t| (t.device.user_id, t.device.id));
 
     // Deleted while the fan-out had them in hand: their outcomes have nothing to refer to.
     users::delete(&db, gone_user.0).await.unwrap();
     devices::delete(&db, gone_device.0, gone_device.1)
         .await
         .unwrap();
-    let records = [gone_user, gone_device, kept].map(sent);
+    let records = [gone_user, gone_device, kept].map(|(user, device)| sent(user, device));
     queue::record(&db, &first, &records).await.unwrap();
     let c = queue::counters(&db, first.id).await.unwrap();
     assert_eq!(c.sent, 1, "{c:?}");
@@ -391,25 +399,11 @@ async fn deleting_a_user_or_device_reaches_their_deliveries() {
 async fn the_fanout_write_migration_goes_down_and_up_again_with_deliveries_in_place() {
     use herald_migrations::{Migrator, MigratorTrait};
     let (_t, db) = setup().await;
-    audience(&db, 2).await;
-    let alert = queue::enqueue(&db, new_alert(Some(Uuid::now_v7())))
-        .await
-        .unwrap();
-    let targets = {
-        let lease = queue::lease(&db, "a", LEASE, 10).await.unwrap().unwrap();
-        queue::batch_targets(&db, &lease).await.unwrap()
-    };
+    let (alert, targets) = one_alert_leased(&db, 2).await;
     queue::claim_story(&db, &alert, &[targets[0].device.id])
         .await
         .unwrap();
-    let record = DeliveryRecord {
-        user_id: targets[0].device.user_id,
-        device_id: targets[0].device.id,
-        status: DeliveryStatus::Sent,
-        reason: None,
-        attempts: 1,
-        at: Utc::now(),
-    };
+    let record = sent(targets[0].device.user_id, targets[0].device.id);
     queue::record(&db, &alert, &[record]).await.unwrap();
 
     // Back to foreign keys (PostgreSQL; SQLite never dropped them) and forward again.
