@@ -248,12 +248,11 @@ impl Fanout {
                 None => match self.prepare(&stop).await {
                     Ok(Some(prepared)) => prepared,
                     Ok(None) => {
-                        self.pause(&stop, self.inner.settings.idle_poll).await;
+                        pause(&stop, self.inner.settings.idle_poll).await;
                         continue;
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, "notifier step failed; retrying shortly");
-                        self.pause(&stop, Duration::from_secs(1)).await;
+                        wait_out(&stop, &err).await;
                         continue;
                     }
                 },
@@ -267,8 +266,7 @@ impl Fanout {
             let (sent, prepared) = tokio::join!(sending, self.prepare_while(&stop, &sending_done));
             next = prepared;
             if let Err(err) = sent {
-                tracing::warn!(error = %err, "notifier step failed; retrying shortly");
-                self.pause(&stop, Duration::from_secs(1)).await;
+                wait_out(&stop, &err).await;
             }
         }
         if let Some(unsent) = next {
@@ -276,14 +274,6 @@ impl Fanout {
         }
         tracing::info!(owner = %self.inner.owner, "notifier stopped");
         Ok(())
-    }
-
-    /// Waits `wait`, or less when `stop` is cancelled.
-    async fn pause(&self, stop: &CancellationToken, wait: Duration) {
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
     }
 
     /// Prepares the next batch while the current one is being sent: tries again, a little
@@ -798,6 +788,20 @@ async fn heartbeat(
             Err(err) => tracing::warn!(batch = %lease.batch_id, error = %err, "cannot renew lease"),
         }
     }
+}
+
+/// Waits `wait`, or less when `stop` is cancelled.
+async fn pause(stop: &CancellationToken, wait: Duration) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = tokio::time::sleep(wait) => {}
+    }
+}
+
+/// Logs a failed step and waits a second before the next (database trouble is waited out).
+async fn wait_out(stop: &CancellationToken, err: &StoreError) {
+    tracing::warn!(error = %err, "notifier step failed; retrying shortly");
+    pause(stop, Duration::from_secs(1)).await;
 }
 
 /// Parses an alert, story or article id as typed on a command line.
