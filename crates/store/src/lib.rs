@@ -13,6 +13,7 @@ mod entity;
 mod error;
 pub mod keys;
 pub mod migrate;
+pub mod newsroom;
 pub mod preferences;
 pub mod queue;
 pub mod reading;
