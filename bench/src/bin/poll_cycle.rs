@@ -323,6 +323,7 @@ async fn cycle(
         db.clone(),
         config.clone(),
         topic_list.to_vec(),
+        herald_store::Heartbeat::new("ingest"),
         stop.clone(),
     ));
     let done = loop {

@@ -1,10 +1,10 @@
 //! The `[http]` section of Herald's configuration.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// How the API listens and what every request is allowed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address the `api` role listens on.
@@ -22,6 +22,9 @@ pub struct HttpConfig {
     /// How long public reads (article and story lists and pages) are kept in memory, in
     /// milliseconds; 0 turns this off. See [`crate::ReadCache`].
     pub read_cache_ms: u64,
+    /// `/readyz` of a process with a background role (ingest, notifier) fails when that
+    /// role's loop has not reached the database for this many seconds.
+    pub ready_stall_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -34,6 +37,7 @@ impl Default for HttpConfig {
             shutdown_grace_seconds: 8,
             trust_forwarded_for: false,
             read_cache_ms: 1000,
+            ready_stall_seconds: 30,
         }
     }
 }

@@ -29,7 +29,8 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and its schema is current; 503 otherwise.
+/// The database answers, its schema is current and this process's background loops (ingest,
+/// notifier) reached the database within `http.ready_stall_seconds`; 503 otherwise.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -55,7 +56,8 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
                 "{pending} migration(s) pending; run `herald migrate up`"
             ));
         }
-        Ok(())
+        stalled_loop(&state.loops, Duration::from_secs(state.http.ready_stall_seconds))
+            .map_or(Ok(()), Err)
     };
     match tokio::time::timeout(Duration::from_secs(3), check).await {
         Ok(Ok(())) => Ok(Json(
@@ -66,6 +68,21 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             "database did not answer within 3 s".into(),
         )),
     }
+}
+
+/// Why a background loop makes this process not ready: it has not reached the database
+/// within `stall`, or never has yet.
+fn stalled_loop(loops: &[herald_store::Heartbeat], stall: Duration) -> Option<String> {
+    loops.iter().find_map(|beat| match beat.since_last() {
+        None => Some(format!("the {} loop has not started yet", beat.name())),
+        Some(since) if since > stall => Some(format!(
+            "the {} loop has made no progress for {} s (limit {} s); see this process's log",
+            beat.name(),
+            since.as_secs(),
+            stall.as_secs()
+        )),
+        Some(_) => None,
+    })
 }
 
 /// Prometheus text exposition of every metric Herald keeps.

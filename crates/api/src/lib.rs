@@ -38,10 +38,25 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The whole HTTP surface of Herald, ready to serve.
+/// The whole HTTP API of Herald, ready to serve.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole HTTP API with `pages` (routes served beside it, e.g. the web faces) behind the
+/// same layers: request ids, tracing, metrics, timeout, compression.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let (routes, document) = routes().split_for_parts();
-    let routes = routes.layer(Extension(openapi::Spec::new(document)));
+    let routes = routes
+        .layer(Extension(openapi::Spec::new(document)))
+        .merge(pages);
+    layers::apply(routes, state)
+}
+
+/// What a process without the api role serves: `/healthz`, `/readyz` and `/metrics` only,
+/// behind the same layers as the API.
+pub fn probes_router(state: AppState) -> Router {
+    let (routes, _) = OpenApiRouter::new().merge(health::router()).split_for_parts();
     layers::apply(routes, state)
 }
 

@@ -28,6 +28,8 @@ pub struct App {
     pub cursor_key: CursorKey,
     /// Public reads kept for `http.read_cache_ms`.
     pub read_cache: ReadCache,
+    /// The background loops this process runs (ingest, notifier), checked by `/readyz`.
+    pub loops: Vec<herald_store::Heartbeat>,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

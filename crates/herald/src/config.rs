@@ -9,7 +9,7 @@ use herald_auth::AuthConfig;
 use herald_ingest::config::IngestConfig;
 use herald_notifier::config::PushConfig;
 use herald_store::DatabaseConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The defaults, compiled in so the binary runs from any folder.
@@ -19,7 +19,7 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 pub const ENV_PREFIX: &str = "HERALD__";
 
 /// Every section of the configuration, one typed struct per crate.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where data lives.
@@ -36,10 +36,12 @@ pub struct Config {
     pub push: PushConfig,
     /// Topics and publishers.
     pub catalog: CatalogConfig,
+    /// The reader's site and the newsroom console.
+    pub web: herald_web::WebConfig,
 }
 
 /// The `[catalog]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// Topics and publishers file; the built-in `config/sources.toml` when unset.
@@ -47,7 +49,7 @@ pub struct CatalogConfig {
 }
 
 /// The `[log]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `tracing` filter used when `RUST_LOG` is not set.
@@ -66,7 +68,7 @@ impl Default for LogConfig {
 }
 
 /// How log lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable, for a terminal.
@@ -112,6 +114,20 @@ impl Config {
             .merge(env)
             .extract()
             .map_err(|e| ConfigError(describe(e)))
+    }
+}
+
+impl Config {
+    /// The effective configuration as a TOML file an operator can save, edit and pass back
+    /// with `--config`; the database password and other secrets are written as `***` or
+    /// `[redacted]`.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        let body = toml::to_string_pretty(self)
+            .map_err(|e| ConfigError(format!("cannot write the configuration as TOML: {e}")))?;
+        Ok(format!(
+            "# Herald's effective configuration (defaults, --config file, HERALD__ variables).\n\
+             # Secrets are redacted: put the real values back before using this file.\n\n{body}"
+        ))
     }
 }
 
@@ -214,6 +230,28 @@ mod tests {
     fn a_missing_config_file_is_an_error() {
         let err = Config::load(Some(Path::new("/nonexistent/herald.toml"))).unwrap_err();
         assert!(err.to_string().contains("no such file"));
+    }
+
+    #[test]
+    fn the_printed_configuration_loads_back_with_secrets_redacted() {
+        let config = Config::load_with_env(
+            None,
+            &[
+                ("HERALD__DATABASE__URL", "postgres://herald:s3cret@db/herald"),
+                ("HERALD__HTTP__READY_STALL_SECONDS", "45"),
+            ],
+        )
+        .unwrap();
+        let printed = config.to_toml().unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("[http]"), "{printed}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("effective.toml");
+        std::fs::write(&file, &printed).unwrap();
+        let again = Config::load_with_env(Some(&file), &[]).unwrap();
+        assert_eq!(again.http.ready_stall_seconds, 45);
+        assert_eq!(again.database.url.to_string(), "postgres://herald:***@db/herald");
+        assert_eq!(again.to_toml().unwrap(), printed);
     }
 
     #[test]

@@ -21,15 +21,36 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Connects to the configured database and applies pending migrations.
+/// Connects to the configured database and applies pending migrations, or, with
+/// `database.migrate_on_start = false`, waits until another process has applied them.
 pub async fn open_database(config: &Config) -> anyhow::Result<herald_store::Db> {
     let db = herald_store::connect(&config.database)
         .await
         .with_context(|| format!("cannot open the database at {}", config.database.url))?;
-    herald_store::migrate::up(&db)
-        .await
-        .context("cannot apply database migrations")?;
-    Ok(db)
+    if config.database.migrate_on_start {
+        herald_store::migrate::up(&db)
+            .await
+            .context("cannot apply database migrations")?;
+        return Ok(db);
+    }
+    let mut waited = Duration::ZERO;
+    loop {
+        let pending = herald_store::migrate::pending(&db)
+            .await
+            .context("cannot read the migration state")?;
+        if pending == 0 {
+            return Ok(db);
+        }
+        if waited.as_secs() % 10 == 0 {
+            tracing::info!(
+                pending,
+                waited_seconds = waited.as_secs(),
+                "waiting for `herald migrate up` (database.migrate_on_start is false)"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        waited += Duration::from_secs(1);
+    }
 }
 
 /// Runs the roles in `roles` until `shutdown` resolves or a role fails, then stops them:
@@ -58,6 +79,13 @@ pub async fn serve(
     let http_metrics = HttpMetrics::register(&mut registry);
     let notifier_metrics = herald_notifier::fanout::FanoutMetrics::register(&mut registry);
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let ingest_beat = roles
+        .has(Role::Ingest)
+        .then(|| herald_store::Heartbeat::new("ingest"));
+    let notifier_beat = roles
+        .has(Role::Notifier)
+        .then(|| herald_store::Heartbeat::new("notifier"));
+    let vapid_public_key = vapid.public_key_base64url();
     let state = AppState(Arc::new(App {
         db: db.clone(),
         http: config.http.clone(),
@@ -65,56 +93,75 @@ pub async fn serve(
         http_metrics,
         accounts,
         push: config.push.clone(),
-        vapid_public_key: vapid.public_key_base64url(),
+        vapid_public_key: vapid_public_key.clone(),
         cursor_key: herald_api::CursorKey::load_or_create(&db).await?,
         read_cache: herald_api::ReadCache::new(Duration::from_millis(config.http.read_cache_ms)),
+        loops: ingest_beat.iter().chain(&notifier_beat).cloned().collect(),
     }));
 
     let stop = CancellationToken::new();
     let mut tasks: JoinSet<(Role, anyhow::Result<()>)> = JoinSet::new();
 
-    if roles.has(Role::Api) {
-        let listener = match listener {
-            Some(listener) => listener,
-            None => TcpListener::bind(config.http.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.http.listen))?,
-        };
-        let addr = listener.local_addr()?;
-        tracing::info!(%addr, "api listening on http://{addr}");
-        let router = herald_api::router(state.clone());
-        let stopped = stop.clone();
-        tasks.spawn(async move {
-            let result = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
+    // Every process listens, whatever its roles, so it can be probed and scraped; only the
+    // api role serves the API and the web faces.
+    let listener = match listener {
+        Some(listener) => listener,
+        None => TcpListener::bind(config.http.listen)
             .await
-            .context("the HTTP server failed");
-            (Role::Api, result)
-        });
-    }
-    if roles.has(Role::Ingest) {
+            .with_context(|| format!("cannot listen on {}", config.http.listen))?,
+    };
+    let addr = listener.local_addr()?;
+    let router = if roles.has(Role::Api) {
+        tracing::info!(%addr, "api listening on http://{addr}");
+        let web = herald_web::WebState(Arc::new(herald_web::Web {
+            db: db.clone(),
+            config: config.web.clone(),
+            vapid_public_key,
+        }));
+        let pages = herald_web::reader_router(web.clone()).merge(herald_web::console_router(web));
+        herald_api::router_with(state.clone(), pages)
+    } else {
+        tracing::info!(%addr, "probes and metrics on http://{addr} (/healthz, /readyz, /metrics)");
+        herald_api::probes_router(state.clone())
+    };
+    let stopped = stop.clone();
+    tasks.spawn(async move {
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopped.cancelled().await })
+        .await
+        .context("the HTTP server failed");
+        (Role::Api, result)
+    });
+    if let Some(heartbeat) = ingest_beat {
         let (db, ingest, stopped) = (db.clone(), config.ingest.clone(), stop.clone());
         let topics = herald_store::topics::list(&db)
             .await
             .context("cannot load topics")?;
         tasks.spawn(async move {
-            let result = herald_ingest::scheduler::run(db, ingest, topics, stopped)
+            let result = herald_ingest::scheduler::run(db, ingest, topics, heartbeat, stopped)
                 .await
                 .context("feed ingestion failed");
             (Role::Ingest, result)
         });
     }
-    if roles.has(Role::Notifier) {
+    if let Some(heartbeat) = notifier_beat {
         let senders = herald_notifier::fanout::Senders::from_config(&config.push, vapid)
             .context("cannot set up the push senders")?;
         let (db, push, stopped) = (db.clone(), config.push.clone(), stop.clone());
         tasks.spawn(async move {
-            let result = herald_notifier::fanout::run(db, push, senders, notifier_metrics, stopped)
-                .await
-                .context("the notifier failed");
+            let result = herald_notifier::fanout::run(
+                db,
+                push,
+                senders,
+                notifier_metrics,
+                heartbeat,
+                stopped,
+            )
+            .await
+            .context("the notifier failed");
             (Role::Notifier, result)
         });
     }

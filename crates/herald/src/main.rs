@@ -48,7 +48,7 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Print the effective configuration, secrets redacted.
+    /// Print the effective configuration as TOML (secrets redacted), to save and edit.
     Config,
     /// Create the VAPID and token-signing keys if they do not exist yet, and print the public ones.
     Keys {
@@ -59,6 +59,16 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Ask a running Herald whether it is ready (GET /readyz on http.listen); exit 0 if so.
+    /// For container health checks, where the image has no shell or curl.
+    Probe {
+        /// The path to ask: /readyz (ready) or /healthz (alive).
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// Address to ask (default: http.listen, with 0.0.0.0 or :: asked on loopback).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
     },
     /// Send breaking alerts from the command line (a running notifier fans them out).
     Alert {
@@ -204,8 +214,30 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Probe { path, listen } => {
+            let mut addr = listen.unwrap_or(config.http.listen);
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let url = format!("http://{addr}{path}");
+            let response = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("no answer from {url}; is herald serving there?"))?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            println!("{url}: {status} {body}");
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        }
         Command::Config => {
-            println!("{config:#?}");
+            print!("{}", config.to_toml()?);
             Ok(())
         }
         Command::Keys {

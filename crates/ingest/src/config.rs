@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::guard::AddressPolicy;
 
@@ -14,7 +14,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!(
 );
 
 /// How feeds are fetched and how often they are polled.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Allow feeds on loopback, private, link-local and other non-public addresses (tests only).

@@ -10,7 +10,7 @@ use chrono::Utc;
 use herald_store::articles;
 use herald_store::sources::{self, FetchRecord, Source};
 use herald_store::topics::Topic;
-use herald_store::{Db, StoreError};
+use herald_store::{Db, Heartbeat, StoreError};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -75,6 +75,7 @@ pub async fn run(
     db: Db,
     config: IngestConfig,
     topics: Vec<Topic>,
+    heartbeat: Heartbeat,
     stop: CancellationToken,
 ) -> Result<(), SchedulerError> {
     let owner = format!("ingest-{}", Uuid::new_v4().simple());
@@ -104,11 +105,15 @@ pub async fn run(
         }
         let free = global.available_permits();
         let mut claimed = 0;
-        if free > 0 {
+        if free == 0 {
+            // Every fetch slot is busy: the loop is alive and working.
+            heartbeat.beat();
+        } else {
             match sources::lease_due(&shared.db, &shared.owner, Utc::now(), free as u64, lease)
                 .await
             {
                 Ok(due) => {
+                    heartbeat.beat();
                     claimed = due.len();
                     for source in due {
                         let Ok(permit) = global.clone().acquire_owned().await else {

@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use herald_store::devices::{self, ApnsEnvironment as StoreApnsEnvironment, DeviceAddress, Target};
 use herald_store::preferences::local_day_start;
 use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert};
-use herald_store::{Db, StoreError};
+use herald_store::{Db, Heartbeat, StoreError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -162,11 +162,12 @@ pub async fn run(
     config: PushConfig,
     senders: Senders,
     metrics: FanoutMetrics,
+    heartbeat: Heartbeat,
     stop: CancellationToken,
 ) -> Result<(), StoreError> {
     let settings = FanoutSettings::from_config(&config.fanout);
     let workers = config.fanout.workers.max(1);
-    let fanout = Fanout::new(db, config, senders, metrics, settings);
+    let fanout = Fanout::with_heartbeat(db, config, senders, metrics, settings, heartbeat);
     // Each worker is its own task, so the workers' encryption runs on every core.
     let mut runs = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -199,6 +200,8 @@ struct Inner {
     owner: String,
     /// When this process last swept; shared by its workers, so they sweep once between them.
     last_sweep: std::sync::Mutex<Option<Instant>>,
+    /// Beats whenever a worker's lease attempt reached the database (for `/readyz`).
+    heartbeat: Heartbeat,
 }
 
 /// What one device's delivery came to; `None` in place of it means it was interrupted.
@@ -213,6 +216,25 @@ impl Fanout {
         metrics: FanoutMetrics,
         settings: FanoutSettings,
     ) -> Self {
+        Self::with_heartbeat(
+            db,
+            config,
+            senders,
+            metrics,
+            settings,
+            Heartbeat::new("notifier"),
+        )
+    }
+
+    /// A notifier that beats `heartbeat` whenever it reaches the queue.
+    pub fn with_heartbeat(
+        db: Db,
+        config: PushConfig,
+        senders: Senders,
+        metrics: FanoutMetrics,
+        settings: FanoutSettings,
+        heartbeat: Heartbeat,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -222,6 +244,7 @@ impl Fanout {
                 settings,
                 owner: format!("notifier-{}", Uuid::new_v4().simple()),
                 last_sweep: std::sync::Mutex::new(None),
+                heartbeat,
             }),
         }
     }
@@ -352,14 +375,15 @@ impl Fanout {
     /// skipped (recorded at once) and who is sent, the story claimed for each of those.
     async fn prepare(&self, stop: &CancellationToken) -> Result<Option<Prepared>, StoreError> {
         let inner = &self.inner;
-        let Some((lease, targets)) = queue::lease_batch(
+        let leased = queue::lease_batch(
             &inner.db,
             &inner.owner,
             inner.settings.lease_for,
             inner.settings.batch_size,
         )
-        .await?
-        else {
+        .await?;
+        inner.heartbeat.beat();
+        let Some((lease, targets)) = leased else {
             return Ok(None);
         };
         if lease.attempts > 1 {

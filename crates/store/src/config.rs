@@ -1,11 +1,11 @@
 //! The `[database]` section of Herald's configuration.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 
 /// Where Herald keeps its data and how it connects.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` (embedded default) or `postgres://user:pass@host/db`.
@@ -20,6 +20,9 @@ pub struct DatabaseConfig {
     pub busy_timeout_ms: u64,
     /// Log every SQL statement at debug level.
     pub log_statements: bool,
+    /// `herald serve` applies pending migrations itself; when false it waits until someone
+    /// else (`herald migrate up`, a deployment's migration job) has brought the schema up to date.
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -31,6 +34,7 @@ impl Default for DatabaseConfig {
             connect_timeout_seconds: 10,
             busy_timeout_ms: 5_000,
             log_statements: false,
+            migrate_on_start: true,
         }
     }
 }
@@ -113,6 +117,13 @@ impl fmt::Debug for DatabaseUrl {
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact(&self.0))
+    }
+}
+
+/// Written out (by `herald config`) with the password replaced by `***`.
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&redact(&self.0))
     }
 }
 

@@ -72,6 +72,8 @@ struct WebPushState {
     received: Mutex<Vec<ReceivedPush>>,
     rejected: Mutex<Vec<(String, u16, String)>>,
     scripts: Scripts,
+    /// How long each request waits before it is checked and answered, in milliseconds.
+    latency_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A local Web Push service at `http://127.0.0.1:<port>/push/{id}`.
@@ -140,6 +142,20 @@ impl FakeWebPush {
         self.state.scripts.push(id, answers);
     }
 
+    /// Makes every later request wait `latency` before it is checked and answered, like a
+    /// push service across a network (a fan-out then takes long enough to interrupt).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.state
+            .latency_ms
+            .store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many requests were accepted so far (cheaper than [`FakeWebPush::received`]).
+    pub fn received_count(&self) -> usize {
+        lock(&self.state.received).len()
+    }
+
     /// Every accepted request, in arrival order.
     pub fn received(&self) -> Vec<ReceivedPush> {
         lock(&self.state.received).clone()
@@ -166,6 +182,10 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let latency = state.latency_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
     let checked = {
         let receivers = lock(&state.receivers);
         match receivers.get(&id) {
