@@ -4,6 +4,10 @@
 //! the article (title, summary as body, link, image, topics, story); given only `story_id`,
 //! from the story's newest article, with the story's topics. Fields in the request override
 //! what the lookup found; an unknown id is a 404 and nothing is queued.
+//!
+//! For the newsroom console: an audience estimate before sending (the fan-out's own rules,
+//! applied to the devices it would target now), the history of every alert, and an alert's
+//! opens over time.
 
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
@@ -12,7 +16,8 @@ use crate::openapi::{
 use crate::session::RequireEditor;
 use crate::{ApiError, ApiJson, AppState, FieldError};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_store::StoreError;
@@ -30,8 +35,10 @@ const TTL_RANGE: std::ops::RangeInclusive<i64> = 60..=2_419_200;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(send_alert))
+        .routes(routes!(send_alert, list_alerts))
+        .routes(routes!(estimate_audience))
         .routes(routes!(alert_status, cancel_alert))
+        .routes(routes!(alert_opens))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -342,4 +349,379 @@ async fn cancel_alert(
         Err(StoreError::Conflict(why)) => Err(ApiError::Conflict(why)),
         Err(err) => Err(err.into()),
     }
+}
+
+/// How many devices an alert would reach if it were sent now, and how many the fan-out
+/// would skip, by reason.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AudienceEstimate)]
+struct EstimateBody {
+    /// The topics the estimate is for (from the request, else the article or story).
+    topics: Vec<String>,
+    /// Live devices whose owners follow any of the topics.
+    targeted: u64,
+    /// Of those, the devices that would be sent the alert now.
+    would_send: u64,
+    /// Of those, the devices that would be skipped now.
+    skipped: SkippedBody,
+    /// When the estimate was made.
+    estimated_at: DateTime<Utc>,
+}
+
+/// Devices read per page while estimating: memory stays bounded however large the audience.
+const ESTIMATE_PAGE: u64 = 2_000;
+
+/// Audience estimate: the devices an alert would reach now and the ones skipped for quiet
+/// hours, the daily cap or already having the story. Takes the same body as sending; nothing
+/// is queued.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/alerts/estimate",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    request_body = SendAlertRequest,
+    responses(
+        (status = 200, description = "What sending it now would do", body = EstimateBody),
+        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+async fn estimate_audience(
+    State(state): State<AppState>,
+    RequireEditor(_editor): RequireEditor,
+    ApiJson(req): ApiJson<SendAlertRequest>,
+) -> Result<Json<EstimateBody>, ApiError> {
+    let subject = subject(&state, &req).await?;
+    let story = req
+        .story_id
+        .or_else(|| subject.as_ref().and_then(|s| s.story_id));
+    let mut topic_list = req
+        .topics
+        .clone()
+        .or_else(|| subject.as_ref().map(|s| s.topics.clone()))
+        .unwrap_or_default();
+    topic_list.sort();
+    topic_list.dedup();
+    if topic_list.is_empty() {
+        return Err(ApiError::invalid(
+            "topics",
+            "is required unless article_id or story_id gives it",
+        ));
+    }
+    let unknown = topics::unknown(&state.db, &topic_list).await?;
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(
+            "topics",
+            format!(
+                "unknown topic(s): {}; see GET /v1/topics",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    let urgency = req.urgency.as_deref().unwrap_or("normal");
+    let rules = audience_rules(&state, urgency);
+    let now = Utc::now();
+    let mut estimate = EstimateBody {
+        topics: topic_list,
+        targeted: 0,
+        would_send: 0,
+        skipped: SkippedBody {
+            quiet_hours: 0,
+            daily_cap: 0,
+            duplicate: 0,
+        },
+        estimated_at: now,
+    };
+    let mut after = None;
+    loop {
+        let page = herald_store::newsroom::audience_page(
+            &state.db,
+            &estimate.topics,
+            story,
+            now - chrono::Duration::hours(50),
+            after,
+            ESTIMATE_PAGE,
+        )
+        .await?;
+        for target in &page.targets {
+            estimate.targeted += 1;
+            match rules.skip(target, &page, now) {
+                Some(Skip::DailyCap) => estimate.skipped.daily_cap += 1,
+                Some(Skip::QuietHours) => estimate.skipped.quiet_hours += 1,
+                Some(Skip::Duplicate) => estimate.skipped.duplicate += 1,
+                None => estimate.would_send += 1,
+            }
+        }
+        if (page.targets.len() as u64) < ESTIMATE_PAGE {
+            break;
+        }
+        after = page.targets.last().map(|t| t.device.id);
+    }
+    Ok(Json(estimate))
+}
+
+/// Why the fan-out would skip a device.
+enum Skip {
+    DailyCap,
+    QuietHours,
+    Duplicate,
+}
+
+/// The fan-out's per-device rules (`herald_notifier::fanout`'s `decide`), in its order:
+/// daily cap counted in the device's local day, then quiet hours (which `high` urgency may
+/// pass), then once per story.
+struct AudienceRules {
+    default_cap: u32,
+    bypass_quiet: bool,
+}
+
+fn audience_rules(state: &AppState, urgency: &str) -> AudienceRules {
+    use herald_notifier::webpush::Urgency;
+    let high = herald_notifier::fanout::parse_urgency(urgency) == Urgency::High;
+    AudienceRules {
+        default_cap: state.push.default_max_alerts_per_day,
+        bypass_quiet: high && state.push.high_urgency_bypasses_quiet_hours,
+    }
+}
+
+impl AudienceRules {
+    fn skip(
+        &self,
+        target: &herald_store::devices::Target,
+        page: &herald_store::newsroom::AudiencePage,
+        now: DateTime<Utc>,
+    ) -> Option<Skip> {
+        use chrono_tz::Tz;
+        let device = &target.device;
+        let prefs = target.preferences.as_ref();
+        let tz = prefs
+            .map(|p| p.timezone)
+            .or_else(|| {
+                device
+                    .timezone
+                    .as_deref()
+                    .and_then(|t| t.parse::<Tz>().ok())
+            })
+            .unwrap_or(Tz::UTC);
+        let cap = prefs.map_or(self.default_cap, |p| u32::from(p.max_alerts_per_day));
+        let day_start = herald_store::preferences::local_day_start(tz, now);
+        let today = page.sent_times.get(&device.id).map_or(0, |times| {
+            times.iter().filter(|at| **at >= day_start).count()
+        });
+        let quiet = prefs
+            .and_then(|p| p.quiet_hours)
+            .is_some_and(|q| q.contains(tz, now));
+        if today >= cap as usize {
+            Some(Skip::DailyCap)
+        } else if quiet && !self.bypass_quiet {
+            Some(Skip::QuietHours)
+        } else if page.has_story.contains(&device.id) {
+            Some(Skip::Duplicate)
+        } else {
+            None
+        }
+    }
+}
+
+/// One alert in the newsroom's history.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertHistoryItem)]
+struct HistoryItem {
+    #[serde(flatten)]
+    status: StatusBody,
+    title: String,
+    body: String,
+    topics: Vec<String>,
+    story_id: Option<Uuid>,
+    urgency: String,
+    /// `editor`, `source` (a breaking source published) or `story` (a story crossed its
+    /// topic's breaking rule).
+    trigger: String,
+    /// The editor who sent it; `null` for automatic alerts.
+    sent_by: Option<SentBy>,
+}
+
+/// The editor who sent an alert.
+#[derive(Serialize, ToSchema)]
+struct SentBy {
+    id: Uuid,
+    /// `null` when the account was deleted or has no email.
+    email: Option<String>,
+}
+
+/// One page of alert history.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertHistoryPage)]
+struct HistoryPage {
+    items: Vec<HistoryItem>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Paging of the alert history.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// Page size, 1–100 (default 20).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Every alert, newest first, with who sent it, its audience, deliveries and opens.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/alerts",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "A page of alerts", body = HistoryPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+async fn list_alerts(
+    State(state): State<AppState>,
+    RequireEditor(_editor): RequireEditor,
+    params: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let params = crate::reading::query(params)?;
+    let limit = crate::reading::page_limit(params.limit.as_deref())?;
+    let scope = "admin-alerts";
+    let before = state
+        .cursor_key
+        .decode_time(scope, params.cursor.as_deref())?;
+    let mut items = herald_store::newsroom::history(&state.db, before, limit + 1).await?;
+    let next_cursor = crate::cursor::next_page(&mut items, limit, |last| {
+        state
+            .cursor_key
+            .encode_time(scope, last.counters.created_at, last.counters.id)
+    });
+    let items = items
+        .into_iter()
+        .map(|a| HistoryItem {
+            sent_by: a.created_by.map(|id| SentBy {
+                id,
+                email: a.created_by_email,
+            }),
+            status: a.counters.into(),
+            title: a.title,
+            body: a.body,
+            topics: a.topics,
+            story_id: a.story_id,
+            urgency: a.urgency,
+            trigger: a.trigger,
+        })
+        .collect();
+    Ok(Json(HistoryPage { items, next_cursor }))
+}
+
+/// Opens counted at the end of one interval since the alert was created.
+#[derive(Serialize, ToSchema)]
+struct OpensPoint {
+    /// End of the interval.
+    at: DateTime<Utc>,
+    /// Readers who had opened it by then.
+    opened: u64,
+    /// `opened` over the devices sent to so far (0 before any was sent).
+    open_rate: f64,
+}
+
+/// An alert's opens over time.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertOpens)]
+struct OpensBody {
+    id: Uuid,
+    /// Devices the alert was sent to.
+    sent: u64,
+    /// Readers who opened it.
+    opened: u64,
+    /// `opened / sent` (0 when nothing was sent).
+    open_rate: f64,
+    /// Seconds per interval.
+    interval_seconds: u64,
+    /// Cumulative opens at the end of each interval, from the alert's creation to now (at most
+    /// 60 intervals).
+    points: Vec<OpensPoint>,
+}
+
+/// Most intervals in an opens chart.
+const OPENS_POINTS: i64 = 60;
+
+/// An alert's opens and open rate over time, for the console's chart.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/alerts/{id}/opens",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "An alert id")),
+    responses(
+        (status = 200, description = "Opens over time", body = OpensBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn alert_opens(
+    State(state): State<AppState>,
+    RequireEditor(_editor): RequireEditor,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OpensBody>, ApiError> {
+    let not_found = |err| match err {
+        StoreError::NotFound => ApiError::NotFound(format!("no alert {id}")),
+        other => other.into(),
+    };
+    let counters = queue::counters(&state.db, id).await.map_err(not_found)?;
+    let times = herald_store::newsroom::open_times(&state.db, id)
+        .await
+        .map_err(not_found)?;
+    let start = counters.created_at;
+    let end = std::cmp::max(
+        Utc::now(),
+        times.last().copied().unwrap_or(start) + chrono::Duration::seconds(1),
+    );
+    let span = std::cmp::max((end - start).num_seconds(), 60);
+    // Whole minutes per interval once the span is over an hour, else whole seconds.
+    let mut interval = (span + OPENS_POINTS - 1) / OPENS_POINTS;
+    if interval > 60 {
+        interval = (interval + 59) / 60 * 60;
+    }
+    let rate = |opened: u64| {
+        if counters.sent == 0 {
+            0.0
+        } else {
+            opened as f64 / counters.sent as f64
+        }
+    };
+    let mut points = Vec::new();
+    let mut at = start;
+    let mut seen = 0usize;
+    while at < end {
+        at += chrono::Duration::seconds(interval);
+        while seen < times.len() && times[seen] <= at {
+            seen += 1;
+        }
+        let opened = seen as u64;
+        points.push(OpensPoint {
+            at,
+            opened,
+            open_rate: rate(opened),
+        });
+    }
+    Ok(Json(OpensBody {
+        id,
+        sent: counters.sent,
+        opened: counters.opened,
+        open_rate: rate(counters.opened),
+        interval_seconds: u64::try_from(interval).unwrap_or(60),
+        points,
+    }))
 }

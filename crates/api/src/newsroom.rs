@@ -1,5 +1,6 @@
 //! Publishers' feeds: the reader's `GET /v1/sources` and the newsroom's source management
-//! with health (SPEC §3 "Reading" and "Newsroom").
+//! with health (SPEC §3 "Reading" and "Newsroom"), and the newsroom's view of stories: how
+//! close each is to its topic's breaking rule and whether it was alerted.
 
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
@@ -12,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_store::sources::{self, NewSource, Source, SourcePatch};
-use herald_store::{StoreError, topics};
+use herald_store::{StoreError, newsroom, topics};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +30,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_publishers))
         .routes(routes!(list_sources, create_source))
         .routes(routes!(get_source, update_source, delete_source))
+        .routes(routes!(newsroom_stories))
 }
 
 /// A publisher whose articles Herald shows.
@@ -77,6 +79,10 @@ struct HealthBody {
     error_count: u32,
     last_error: Option<String>,
     next_fetch_at: DateTime<Utc>,
+    /// Paused by an editor: not fetched until resumed (`next_fetch_at` is then meaningless).
+    paused: bool,
+    /// Articles stored per day, averaged over the last week.
+    items_per_day: f64,
 }
 
 /// A publisher's feed as the newsroom manages it.
@@ -99,6 +105,29 @@ struct SourceBody {
     updated_at: DateTime<Utc>,
 }
 
+/// What the health of every source is read with besides the source itself.
+#[derive(Default)]
+struct Activity {
+    paused: std::collections::HashSet<Uuid>,
+    items_per_day: std::collections::HashMap<Uuid, f64>,
+}
+
+impl Activity {
+    async fn read(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self {
+            paused: newsroom::paused(&state.db).await?,
+            items_per_day: newsroom::items_per_day(&state.db).await?,
+        })
+    }
+
+    fn body(&self, source: Source) -> SourceBody {
+        let mut body = SourceBody::from(source);
+        body.health.paused = self.paused.contains(&body.id);
+        body.health.items_per_day = self.items_per_day.get(&body.id).copied().unwrap_or(0.0);
+        body
+    }
+}
+
 impl From<Source> for SourceBody {
     fn from(s: Source) -> Self {
         Self {
@@ -116,6 +145,8 @@ impl From<Source> for SourceBody {
                 error_count: s.error_count,
                 last_error: s.last_error,
                 next_fetch_at: s.next_fetch_at,
+                paused: false,
+                items_per_day: 0.0,
             },
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -140,7 +171,8 @@ async fn list_sources(
     RequireEditor(_editor): RequireEditor,
 ) -> Result<Json<Vec<SourceBody>>, ApiError> {
     let list = sources::list(&state.db).await?;
-    Ok(Json(list.into_iter().map(SourceBody::from).collect()))
+    let activity = Activity::read(&state).await?;
+    Ok(Json(list.into_iter().map(|s| activity.body(s)).collect()))
 }
 
 /// One source with its health (editors).
@@ -164,7 +196,7 @@ async fn get_source(
 ) -> Result<Json<SourceBody>, ApiError> {
     let id = parse_id(&id)?;
     let found = sources::get(&state.db, id).await.map_err(not_found)?;
-    Ok(Json(found.into()))
+    Ok(Json(Activity::read(&state).await?.body(found)))
 }
 
 /// A new source.
@@ -277,6 +309,8 @@ struct UpdateSource {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>, minimum = 60, maximum = 86400)]
     poll_interval_seconds: Option<Option<u32>>,
+    /// `true` pauses fetching the feed; `false` resumes it (fetched at once).
+    paused: Option<bool>,
 }
 
 /// Change a source; fields left out stay as they are (editors).
@@ -346,7 +380,18 @@ async fn update_source(
             StoreError::Conflict(_) => ApiError::Conflict("a source with this url exists".into()),
             other => not_found(other),
         })?;
-    Ok(Json(updated.into()))
+    if let Some(paused) = req.paused {
+        newsroom::set_paused(&state.db, id, paused)
+            .await
+            .map_err(not_found)?;
+        tracing::info!(source = %id, paused, "source paused or resumed");
+    }
+    let updated = if req.paused.is_some() {
+        sources::get(&state.db, id).await.map_err(not_found)?
+    } else {
+        updated
+    };
+    Ok(Json(Activity::read(&state).await?.body(updated)))
 }
 
 /// Remove a source and its articles (editors).
@@ -463,4 +508,134 @@ fn dedup(mut slugs: Vec<String>) -> Vec<String> {
         }
     });
     slugs
+}
+
+/// A story as the newsroom sees it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewsroomStory)]
+struct NewsroomStoryBody {
+    id: Uuid,
+    headline: String,
+    topics: Vec<String>,
+    article_count: u32,
+    /// Distinct publishers.
+    source_count: u32,
+    first_seen_at: DateTime<Utc>,
+    /// When an article was last added.
+    updated_at: DateTime<Utc>,
+    /// It crossed a topic's breaking rule (or an editor alerted it).
+    breaking: bool,
+    /// Some alert was made about it.
+    alerted: bool,
+    /// Not breaking yet, updated within its topic's window and at most one publisher short
+    /// of the topic's `min_sources`.
+    near_breaking: bool,
+    /// The lowest `min_sources` among its topics' breaking rules.
+    min_sources: Option<u32>,
+}
+
+/// One page of the newsroom's stories.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewsroomStoryPage)]
+struct NewsroomStoryPage {
+    items: Vec<NewsroomStoryBody>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// Filters and paging of the newsroom's stories.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NewsroomStoriesQuery {
+    /// Topic slug; unknown → 404.
+    topic: Option<String>,
+    /// Words the headline contains (case-insensitive).
+    q: Option<String>,
+    /// Page size, 1–100 (default 20).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Stories, most recently updated first, marked when near their topic's breaking rule or
+/// already alerted (editors). Carries an `ETag`: poll with `If-None-Match` for new ones.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/stories",
+    tag = "newsroom",
+    security(("bearer" = [])),
+    params(NewsroomStoriesQuery),
+    responses(
+        (status = 200, description = "A page of stories", body = NewsroomStoryPage,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "`If-None-Match` named the current ETag"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = ValidationFailed),
+    )
+)]
+async fn newsroom_stories(
+    State(state): State<AppState>,
+    RequireEditor(_editor): RequireEditor,
+    headers: axum::http::HeaderMap,
+    params: Result<
+        axum::extract::Query<NewsroomStoriesQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::response::Response, ApiError> {
+    let params = crate::reading::query(params)?;
+    let limit = crate::reading::page_limit(params.limit.as_deref())?;
+    let topic = params
+        .topic
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(topic) = topic {
+        crate::reading::known_topic(&state, topic).await?;
+    }
+    let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::invalid("q", "must be at most 200 characters"));
+    }
+    let scope = format!(
+        "admin-stories\x1f{}\x1f{}",
+        topic.unwrap_or_default(),
+        search.unwrap_or_default()
+    );
+    let after = state
+        .cursor_key
+        .decode_time(&scope, params.cursor.as_deref())?
+        .map(|(updated_at, id)| newsroom::StoryKey { updated_at, id });
+    let mut items = newsroom::stories(&state.db, topic, search, after, limit + 1).await?;
+    let next_cursor = crate::cursor::next_page(&mut items, limit, |last| {
+        state
+            .cursor_key
+            .encode_time(&scope, last.story.updated_at, last.story.id)
+    });
+    let page = NewsroomStoryPage {
+        items: items
+            .into_iter()
+            .map(|s| NewsroomStoryBody {
+                id: s.story.id,
+                headline: s.story.headline,
+                topics: s.story.topics,
+                article_count: s.story.article_count,
+                source_count: s.story.source_count,
+                first_seen_at: s.story.first_seen_at,
+                updated_at: s.story.updated_at,
+                breaking: s.story.breaking_at.is_some(),
+                alerted: s.alerted,
+                near_breaking: s.near_breaking,
+                min_sources: s.min_sources,
+            })
+            .collect(),
+        next_cursor,
+    };
+    Ok(crate::cache::json(
+        &headers,
+        crate::cache::Caching::Private,
+        &page,
+    ))
 }

@@ -10,8 +10,8 @@ use crate::{Backend, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -316,7 +316,11 @@ fn end_of_time() -> DateTime<Utc> {
 pub async fn set_paused(db: &DatabaseConnection, id: Uuid, paused: bool) -> Result<(), StoreError> {
     let now = Utc::now();
     let (owner, until, due) = if paused {
-        (Some(PAUSED_OWNER.to_string()), Some(end_of_time()), end_of_time())
+        (
+            Some(PAUSED_OWNER.to_string()),
+            Some(end_of_time()),
+            end_of_time(),
+        )
     } else {
         (None, None, now)
     };
