@@ -1,0 +1,294 @@
+//! The front page (`/`), a topic's tab (`/topics/{slug}`) and search (`/search?q=`): the
+//! latest headlines, newest first, a page at a time.
+
+use super::page::{self, Chrome, Meta};
+use super::time::{Shown, shown};
+use crate::WebState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use herald_store::reading::{self, ArticleFilter, ArticleKey, ListedArticle, SearchQuery};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Headlines on one page.
+const PAGE_SIZE: u64 = 20;
+
+/// `?before=` (where the previous page ended) and `?q=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    before: Option<String>,
+    q: Option<String>,
+}
+
+/// A headline in a list.
+pub struct Headline {
+    pub href: String,
+    pub title: String,
+    pub source: String,
+    pub summary: String,
+    pub time: Shown,
+}
+
+impl Headline {
+    pub fn new(listed: ListedArticle, now: DateTime<Utc>) -> Self {
+        Self {
+            href: super::paths::article(listed.article.id),
+            summary: page::clip(listed.article.summary.as_deref().unwrap_or(""), 280),
+            title: listed.article.title,
+            source: listed.source_name,
+            time: shown(listed.article.published_at, now),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reader/front.html")]
+pub struct FrontPage {
+    chrome: Chrome,
+    meta: Meta,
+    heading: String,
+    /// The topic of this tab, for the "Follow" button.
+    topic: Option<String>,
+    topic_description: String,
+    /// The search words, on the search page.
+    searched: Option<String>,
+    headlines: Vec<Headline>,
+    /// The next page's address, when there is one.
+    older: Option<String>,
+    /// Whether this is a later page (a link back to the first).
+    later: bool,
+    first: String,
+}
+
+/// The page position after `key`: `{rank}.{published_at µs}.{id}`. Readers' lists are public,
+/// so the position needs no signature: an edited one only starts the list elsewhere.
+fn encode(key: &ArticleKey) -> String {
+    format!(
+        "{}.{}.{}",
+        key.rank,
+        key.published_at.timestamp_micros(),
+        key.id.simple()
+    )
+}
+
+fn decode(raw: &str) -> Option<ArticleKey> {
+    let mut parts = raw.splitn(3, '.');
+    let rank = parts.next()?.parse().ok()?;
+    let micros = parts.next()?.parse().ok()?;
+    let id = Uuid::parse_str(parts.next()?).ok()?;
+    Some(ArticleKey {
+        rank,
+        published_at: DateTime::from_timestamp_micros(micros)?,
+        id,
+    })
+}
+
+/// Everything a list page needs besides its filter.
+struct Listing {
+    page: &'static str,
+    topic: Option<String>,
+    searched: Option<String>,
+    base: String,
+}
+
+async fn list(
+    state: WebState,
+    headers: HeaderMap,
+    query: ListQuery,
+    filter: ArticleFilter,
+    listing: Listing,
+) -> Response {
+    let after = match query.before.as_deref().map(decode) {
+        Some(None) => return page::not_found(&state, &headers),
+        Some(key) => key,
+        None => None,
+    };
+    let mut chrome = match Chrome::load(&state, listing.page, listing.topic.as_deref()).await {
+        Ok(chrome) => chrome,
+        Err(err) => return page::error(&state, err, &headers),
+    };
+    let topic = match &listing.topic {
+        Some(slug) => match chrome.tabs.iter().find(|t| &t.slug == slug) {
+            Some(tab) => Some((tab.slug.clone(), tab.name.clone(), tab.description.clone())),
+            None => return page::not_found(&state, &headers),
+        },
+        None => None,
+    };
+    let mut found = match reading::articles(&state.db, &filter, after, PAGE_SIZE + 1).await {
+        Ok(found) => found,
+        Err(err) => return page::error(&state, err, &headers),
+    };
+    let more = found.len() as u64 > PAGE_SIZE;
+    found.truncate(PAGE_SIZE as usize);
+    let separator = if listing.base.contains('?') { '&' } else { '?' };
+    let older = more
+        .then(|| found.last())
+        .flatten()
+        .map(|last| format!("{}{separator}before={}", listing.base, encode(&last.key)));
+    let now = Utc::now();
+    let headlines: Vec<Headline> = found.into_iter().map(|l| Headline::new(l, now)).collect();
+    let site = state.config.site_name.clone();
+    let (heading, meta) = match (&topic, &listing.searched) {
+        (Some((_, name, _)), _) => (
+            name.clone(),
+            Meta::new(
+                format!("{name} news — {site}"),
+                format!("The latest {name} headlines from every publisher, on {site}."),
+                listing.base.clone(),
+            ),
+        ),
+        (None, Some(q)) => {
+            let mut meta = Meta::new(
+                format!("“{q}” — search — {site}"),
+                format!("Articles matching “{q}” on {site}."),
+                listing.base.clone(),
+            );
+            meta.robots = "noindex, follow";
+            (format!("Results for “{q}”"), meta)
+        }
+        (None, None) => (
+            "Top stories".to_string(),
+            Meta::new(
+                format!("{site} — the latest news from every publisher"),
+                headlines.first().map_or_else(
+                    || format!("The latest headlines from every publisher, on {site}."),
+                    |h| format!("Latest: {}. The news from every publisher, on {site}.", h.title),
+                ),
+                crate::paths::HOME.to_string(),
+            ),
+        ),
+    };
+    chrome.query = listing.searched.clone().unwrap_or_default();
+    let template = FrontPage {
+        chrome,
+        meta,
+        heading,
+        topic_description: topic.as_ref().map(|t| t.2.clone()).unwrap_or_default(),
+        topic: topic.map(|(slug, _, _)| slug),
+        searched: listing.searched,
+        headlines,
+        older,
+        later: after.is_some(),
+        first: listing.base,
+    };
+    page::render(&template, StatusCode::OK, &headers)
+}
+
+/// The front page: the latest headlines of every topic.
+pub async fn home(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let listing = Listing {
+        page: "front",
+        topic: None,
+        searched: None,
+        base: crate::paths::HOME.to_string(),
+    };
+    list(state, headers, query, ArticleFilter::default(), listing).await
+}
+
+/// One topic's tab.
+pub async fn topic(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let filter = ArticleFilter {
+        topics: vec![slug.clone()],
+        ..ArticleFilter::default()
+    };
+    let listing = Listing {
+        page: "topic",
+        base: super::paths::topic(&slug),
+        topic: Some(slug),
+        searched: None,
+    };
+    list(state, headers, query, filter, listing).await
+}
+
+/// Search results; an empty search shows the search form alone.
+pub async fn search(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let q = query.q.clone().unwrap_or_default().trim().to_string();
+    let search = SearchQuery::parse(&q);
+    let Some(search) = search else {
+        let mut chrome = match Chrome::load(&state, "search", None).await {
+            Ok(chrome) => chrome,
+            Err(err) => return page::error(&state, err, &headers),
+        };
+        chrome.query = q;
+        let site = state.config.site_name.clone();
+        let mut meta = Meta::new(
+            format!("Search — {site}"),
+            format!("Search the news on {site}."),
+            super::paths::SEARCH.to_string(),
+        );
+        meta.robots = "noindex, follow";
+        let template = FrontPage {
+            chrome,
+            meta,
+            heading: "Search".into(),
+            topic: None,
+            topic_description: String::new(),
+            searched: Some(String::new()),
+            headlines: Vec::new(),
+            older: None,
+            later: false,
+            first: super::paths::SEARCH.to_string(),
+        };
+        return page::render(&template, StatusCode::OK, &headers);
+    };
+    let filter = ArticleFilter {
+        search: Some(search),
+        ..ArticleFilter::default()
+    };
+    let listing = Listing {
+        page: "search",
+        topic: None,
+        base: format!("{}?q={}", super::paths::SEARCH, query_escape(&q)),
+        searched: Some(q),
+    };
+    list(state, headers, query, filter, listing).await
+}
+
+/// `text` for a query string (RFC 3986 unreserved characters kept, the rest %-encoded).
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_junk_is_refused() {
+        let key = ArticleKey {
+            rank: 1,
+            published_at: DateTime::from_timestamp_micros(1_765_000_000_123_456).unwrap(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(decode(&encode(&key)), Some(key));
+        assert_eq!(decode("x.1.2"), None);
+        assert_eq!(decode("0.1"), None);
+        assert_eq!(query_escape("a b&c/é"), "a+b%26c%2F%C3%A9");
+    }
+}
