@@ -2,8 +2,6 @@
 //! Breaking alerts end to end (SPEC §3 "Newsroom", §4): an editor sends, the notifier fans out
 //! to local Web Push, FCM and APNs services that speak the real protocols.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald::config::Config;
 use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
 use herald_store::users::Role;
@@ -96,13 +94,7 @@ impl Newsroom {
         let sub = self.push.new_subscription().unwrap();
         let device = json!({
             "platform": "web",
-            "subscription": {
-                "endpoint": sub.subscription.endpoint.to_string(),
-                "keys": {
-                    "p256dh": URL_SAFE_NO_PAD.encode(sub.subscription.keys.p256dh()),
-                    "auth": URL_SAFE_NO_PAD.encode(sub.subscription.keys.auth()),
-                }
-            },
+            "subscription": sub.browser_json(),
             "timezone": "UTC"
         });
         let registered = self

@@ -56,8 +56,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
                 "{pending} migration(s) pending; run `herald migrate up`"
             ));
         }
-        stalled_loop(&state.loops, Duration::from_secs(state.http.ready_stall_seconds))
-            .map_or(Ok(()), Err)
+        stalled_loop(
+            &state.loops,
+            Duration::from_secs(state.http.ready_stall_seconds),
+        )
+        .map_or(Ok(()), Err)
     };
     match tokio::time::timeout(Duration::from_secs(3), check).await {
         Ok(Ok(())) => Ok(Json(
@@ -104,4 +107,23 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         )],
         body,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_that_never_beat_or_stalled_makes_the_process_not_ready() {
+        let notifier = herald_store::Heartbeat::new("notifier");
+        let stall = Duration::from_millis(50);
+        let reason = stalled_loop(std::slice::from_ref(&notifier), stall).expect("not started");
+        assert!(reason.contains("notifier loop has not started"), "{reason}");
+        notifier.beat();
+        assert_eq!(stalled_loop(std::slice::from_ref(&notifier), stall), None);
+        std::thread::sleep(Duration::from_millis(120));
+        let reason = stalled_loop(&[notifier], stall).expect("stalled");
+        assert!(reason.contains("no progress"), "{reason}");
+        assert_eq!(stalled_loop(&[], stall), None);
+    }
 }

@@ -56,7 +56,9 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
 /// What a process without the api role serves: `/healthz`, `/readyz` and `/metrics` only,
 /// behind the same layers as the API.
 pub fn probes_router(state: AppState) -> Router {
-    let (routes, _) = OpenApiRouter::new().merge(health::router()).split_for_parts();
+    let (routes, _) = OpenApiRouter::new()
+        .merge(health::router())
+        .split_for_parts();
     layers::apply(routes, state)
 }
 

@@ -237,7 +237,10 @@ mod tests {
         let config = Config::load_with_env(
             None,
             &[
-                ("HERALD__DATABASE__URL", "postgres://herald:s3cret@db/herald"),
+                (
+                    "HERALD__DATABASE__URL",
+                    "postgres://herald:s3cret@db/herald",
+                ),
                 ("HERALD__HTTP__READY_STALL_SECONDS", "45"),
             ],
         )
@@ -250,7 +253,10 @@ mod tests {
         std::fs::write(&file, &printed).unwrap();
         let again = Config::load_with_env(Some(&file), &[]).unwrap();
         assert_eq!(again.http.ready_stall_seconds, 45);
-        assert_eq!(again.database.url.to_string(), "postgres://herald:***@db/herald");
+        assert_eq!(
+            again.database.url.to_string(),
+            "postgres://herald:***@db/herald"
+        );
         assert_eq!(again.to_toml().unwrap(), printed);
     }
 

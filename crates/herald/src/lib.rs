@@ -41,7 +41,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<herald_store::Db> 
         if pending == 0 {
             return Ok(db);
         }
-        if waited.as_secs() % 10 == 0 {
+        if waited.as_secs().is_multiple_of(10) {
             tracing::info!(
                 pending,
                 waited_seconds = waited.as_secs(),

@@ -222,9 +222,15 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
         ("HERALD__PUSH__ALLOW_INSECURE_ENDPOINTS", "true".into()),
         ("HERALD__PUSH__FANOUT__BATCH_SIZE", BATCH_SIZE.to_string()),
         ("HERALD__PUSH__FANOUT__WORKERS", WORKERS.to_string()),
-        ("HERALD__PUSH__FANOUT__LEASE_SECONDS", LEASE_SECONDS.to_string()),
+        (
+            "HERALD__PUSH__FANOUT__LEASE_SECONDS",
+            LEASE_SECONDS.to_string(),
+        ),
         ("HERALD__AUTH__SIGNUPS_PER_IP_PER_HOUR", "1000000".into()),
-        ("HERALD__HTTP__SHUTDOWN_GRACE_SECONDS", GRACE_SECONDS.to_string()),
+        (
+            "HERALD__HTTP__SHUTDOWN_GRACE_SECONDS",
+            GRACE_SECONDS.to_string(),
+        ),
         ("HERALD__HTTP__READ_CACHE_MS", "0".into()),
         ("HERALD__LOG__FORMAT", "json".into()),
     ]
@@ -268,7 +274,7 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
     for n in 0..SUBSCRIBERS {
         let subscription = push.new_subscription().expect("subscription");
         ids.insert(subscription.id.clone());
-        let body = serde_json::to_value(&subscription.subscription).expect("subscription JSON");
+        let body = subscription.browser_json();
         let (client, api, limit) = (client.clone(), apis[n % 2].clone(), limit.clone());
         tasks.spawn(async move {
             let _permit = limit.acquire().await.expect("semaphore");
@@ -285,7 +291,14 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
 
     // An editor, and the alert.
     cluster.run(
-        &["user", "create", "--email", "desk@example.com", "--role", "editor"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "desk@example.com",
+            "--role",
+            "editor",
+        ],
         &[("HERALD_PASSWORD", "a long newsroom passphrase")],
     );
     let login = json(
@@ -302,8 +315,16 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
     push.set_latency(Duration::from_millis(150));
     let queued = cluster.run(
         &[
-            "alert", "send", "--title", "Breaking: cluster test", "--url",
-            "https://news.example.com/breaking", "--topic", "world", "--urgency", "high",
+            "alert",
+            "send",
+            "--title",
+            "Breaking: cluster test",
+            "--url",
+            "https://news.example.com/breaking",
+            "--topic",
+            "world",
+            "--urgency",
+            "high",
         ],
         &[],
     );
@@ -316,7 +337,10 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
 
     // Kill one notifier once a fifth of the subscribers have it.
     while push.received_count() < SUBSCRIBERS / 5 {
-        assert!(sent_at.elapsed() < Duration::from_secs(60), "the fan-out did not start");
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(60),
+            "the fan-out did not start"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     processes[2].child.kill().expect("SIGKILL notifier-1");
@@ -357,7 +381,9 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
     let received = push.received();
     let mut per_subscriber = std::collections::HashMap::<&str, usize>::new();
     for push in &received {
-        *per_subscriber.entry(push.subscription_id.as_str()).or_default() += 1;
+        *per_subscriber
+            .entry(push.subscription_id.as_str())
+            .or_default() += 1;
         let payload: Value = push.payload().expect("SPEC §4 payload");
         assert_eq!(payload["alert_id"], alert_id.as_str());
         assert_eq!(payload["title"], "Breaking: cluster test");

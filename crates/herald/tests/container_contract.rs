@@ -109,7 +109,8 @@ fn herald_runs_as_a_non_root_user_on_a_read_only_tree_writing_only_its_data_dire
         if output.status.success() {
             break true;
         }
-        if started.elapsed() > Duration::from_secs(30) || child.try_wait().ok().flatten().is_some() {
+        if started.elapsed() > Duration::from_secs(30) || child.try_wait().ok().flatten().is_some()
+        {
             break false;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -150,7 +151,11 @@ fn herald_runs_as_a_non_root_user_on_a_read_only_tree_writing_only_its_data_dire
         exit.is_some_and(|e| e.success()),
         "herald did not exit 0 within the grace period after SIGTERM ({exit:?}): {log}"
     );
-    assert_eq!(files_under(&app), before, "herald wrote into its working tree");
+    assert_eq!(
+        files_under(&app),
+        before,
+        "herald wrote into its working tree"
+    );
     assert!(
         data.join("herald.db").exists(),
         "the database is in the data directory"

@@ -44,7 +44,13 @@ fn table() -> &'static HashMap<&'static str, Hashed> {
             .map(|asset| {
                 let digest = Sha256::digest(asset.bytes);
                 let hash = hex::encode(&digest[..8]);
-                (asset.name, Hashed { asset: *asset, hash })
+                (
+                    asset.name,
+                    Hashed {
+                        asset: *asset,
+                        hash,
+                    },
+                )
             })
             .collect()
     })

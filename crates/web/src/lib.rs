@@ -47,11 +47,7 @@ impl Deref for WebState {
 ///
 /// Generic over the outer router's state so the binary can merge it beside the API's routes.
 pub fn reader_router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
-    csp::apply(
-        reader::router()
-            .merge(assets::router())
-            .with_state(state),
-    )
+    csp::apply(reader::router().merge(assets::router()).with_state(state))
 }
 
 /// The newsroom console at `/console`.

@@ -31,6 +31,22 @@ pub struct FakeSubscription {
     pub subscription: WebPushSubscription,
 }
 
+impl FakeSubscription {
+    /// The subscription as a browser's `PushSubscription.toJSON()` gives it, which is what
+    /// `POST /v1/devices` takes under `subscription`.
+    pub fn browser_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        serde_json::json!({
+            "endpoint": self.subscription.endpoint.to_string(),
+            "keys": {
+                "p256dh": URL_SAFE_NO_PAD.encode(self.subscription.keys.p256dh()),
+                "auth": URL_SAFE_NO_PAD.encode(self.subscription.keys.auth()),
+            }
+        })
+    }
+}
+
 struct Receiver {
     endpoint: Url,
     private_key: Vec<u8>,
