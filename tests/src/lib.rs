@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod oidc;
+pub mod websub_hub;
 
 /// The topics every test app knows, and no publishers.
 pub const TEST_CATALOG: &str = r#"

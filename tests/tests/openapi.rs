@@ -76,6 +76,8 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs/redoc.standalone.js"), // the script `/docs` runs
     ("POST", "/v1/me/password"),          // password change for full accounts
     ("GET", "/v1/admin/sources/{id}"),    // one source with its health
+    ("GET", "/websub/{source}/{token}"),  // WebSub: a hub's verification of intent
+    ("POST", "/websub/{source}/{token}"), // WebSub: a hub's content distribution
 ];
 
 const METHODS: &[&str] = &[
