@@ -260,6 +260,13 @@ class Harness:
                                    data: n.data}));
         }""")
 
+    def wait_js(self, page, script: str, arg: Any = None, what: str | None = None,
+                timeout_s: float = 10.0):
+        """Polls the function `script` (e.g. "() => navigator.serviceWorker.controller") in
+        the page until it returns something truthy. Use it instead of `page.wait_for_function`,
+        which evaluates strings and so cannot run under a CSP without 'unsafe-eval'."""
+        return self.wait_for(page, lambda: page.evaluate(script, arg), what or script, timeout_s)
+
     def wait_for(self, page, probe: Callable[[], Any], what: str, timeout_s: float = 10.0):
         """Polls `probe` until it returns something truthy; fails naming `what`."""
         deadline = time.time() + timeout_s
