@@ -36,7 +36,10 @@ fn subscription_json(sub: &FakeSubscription) -> Value {
 
 /// `GET /received/{id}`: the decrypted payloads the local push service accepted for `id`, as
 /// the strings that were encrypted, so the script can hand them to the service worker.
-async fn received(State(push): State<Arc<FakeWebPush>>, Path(id): Path<String>) -> axum::Json<Value> {
+async fn received(
+    State(push): State<Arc<FakeWebPush>>,
+    Path(id): Path<String>,
+) -> axum::Json<Value> {
     let payloads: Vec<String> = push
         .received_for(&id)
         .into_iter()
@@ -61,7 +64,12 @@ async fn serve_received(push: Arc<FakeWebPush>) -> String {
 async fn demo_news(app: &TestApp) -> usize {
     let start = Instant::now();
     loop {
-        let body: Value = app.get("/v1/articles?limit=100").await.json().await.unwrap();
+        let body: Value = app
+            .get("/v1/articles?limit=100")
+            .await
+            .json()
+            .await
+            .unwrap();
         let items = body["items"].as_array().cloned().unwrap_or_default();
         let sources: std::collections::HashSet<&str> = items
             .iter()
@@ -107,7 +115,10 @@ async fn a_newcomer_reads_follows_turns_alerts_on_and_opens_an_alert() {
         .await
         .unwrap();
     let login: Value = app
-        .post_json("/v1/auth/login", &json!({"email": email, "password": PASSWORD}))
+        .post_json(
+            "/v1/auth/login",
+            &json!({"email": email, "password": PASSWORD}),
+        )
         .await
         .json()
         .await
@@ -119,8 +130,14 @@ async fn a_newcomer_reads_follows_turns_alerts_on_and_opens_an_alert() {
     let received_url = serve_received(Arc::clone(&push)).await;
     let mut env = vec![
         ("HERALD_EDITOR_TOKEN", editor),
-        ("HERALD_FAKE_SUBSCRIPTION", subscription_json(&first).to_string()),
-        ("HERALD_RENEWED_SUBSCRIPTION", subscription_json(&renewed).to_string()),
+        (
+            "HERALD_FAKE_SUBSCRIPTION",
+            subscription_json(&first).to_string(),
+        ),
+        (
+            "HERALD_RENEWED_SUBSCRIPTION",
+            subscription_json(&renewed).to_string(),
+        ),
         ("HERALD_PUSH_RECEIVED_URL", received_url),
     ];
     if let Ok(dir) = std::env::var("HERALD_SCREENSHOT_DIR") {

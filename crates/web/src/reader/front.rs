@@ -155,7 +155,12 @@ async fn list(
                 format!("{site} — the latest news from every publisher"),
                 headlines.first().map_or_else(
                     || format!("The latest headlines from every publisher, on {site}."),
-                    |h| format!("Latest: {}. The news from every publisher, on {site}.", h.title),
+                    |h| {
+                        format!(
+                            "Latest: {}. The news from every publisher, on {site}.",
+                            h.title
+                        )
+                    },
                 ),
                 crate::paths::HOME.to_string(),
             ),

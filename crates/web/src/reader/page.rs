@@ -118,11 +118,17 @@ pub fn render(template: &impl Template, status: StatusCode, request: &HeaderMap)
         Ok(body) => body,
         Err(err) => {
             tracing::error!(error = %err, "a reader page failed to render");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.")
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown.",
+            )
                 .into_response();
         }
     };
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..12]));
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(&Sha256::digest(body.as_bytes())[..12])
+    );
     let fresh = status == StatusCode::OK
         && request
             .get(header::IF_NONE_MATCH)

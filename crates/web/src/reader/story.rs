@@ -64,6 +64,9 @@ async fn load(state: &WebState, id: Uuid) -> Result<StoryPage, StoreError> {
         updated: shown(story.updated_at, now),
         first_seen: shown(story.first_seen_at, now),
         breaking: story.breaking_at.is_some(),
-        articles: articles.into_iter().map(|l| Headline::new(l, now)).collect(),
+        articles: articles
+            .into_iter()
+            .map(|l| Headline::new(l, now))
+            .collect(),
     })
 }
