@@ -70,10 +70,17 @@ async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
         Ok(body) => body,
         Err(err) => {
             tracing::error!(error = %err, "the console page could not be rendered");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the console is unavailable").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the console is unavailable",
+            )
+                .into_response();
         }
     };
-    let etag = format!("W/\"{}\"", &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]);
+    let etag = format!(
+        "W/\"{}\"",
+        &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
+    );
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -81,15 +88,14 @@ async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
     };
     let out = response.headers_mut();
     // The page holds no data, but no shared cache needs to keep an editor's tool.
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     if let Ok(value) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, value);
     }
