@@ -333,6 +333,7 @@ async fn assets_manifest_and_service_worker() {
         android_app_url: Some(
             "https://play.google.com/store/apps/details?id=example.herald".into(),
         ),
+        ..WebConfig::default()
     };
     let site = Site::start(config).await;
     let page = site.get("/").await;
