@@ -261,6 +261,13 @@ def test(h: Harness) -> None:
     check(everything[0]["body"] == payload["body"], "the alert's body")
     check(everything[0]["icon"].startswith(h.url("/assets/")), "our own icon, nothing from another origin")
     log(f"notification shown: {everything[0]['title']!r}")
+    # The open tab shows it too.
+    banner = page.locator("[data-live-alert]")
+    banner.wait_for(state="visible")
+    check(payload["title"] in banner.inner_text(), f"the banner names the alert: {banner.inner_text()!r}")
+    check(page.locator("[data-live-alert-link]").get_attribute("href") == f"/articles/{article['id']}", "the banner links the article")
+    h.axe(page, "front page with an alert banner")
+    h.screenshot(page, os.path.join(SHOTS, "alert-arrived.png"))
 
     # A click: the headless browser cannot click a system notification, so the worker's own
     # click handler runs on the shown notification (with a stand-in event: synthetic events

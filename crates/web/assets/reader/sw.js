@@ -105,7 +105,14 @@ function showAlert(alert) {
       timestamp: Date.parse(alert.sent_at) || Date.now()
     };
     if (tag) { options.tag = tag; options.renotify = renotify; }
-    return self.registration.showNotification(title, options);
+    return self.registration.showNotification(title, options).then(function () {
+      // An open tab shows it too, as a banner.
+      return self.clients.matchAll({ type: 'window' });
+    }).then(function (windows) {
+      windows.forEach(function (w) {
+        w.postMessage({ type: 'herald-alert', title: title, url: options.data.url });
+      });
+    });
   });
 }
 
