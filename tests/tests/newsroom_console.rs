@@ -457,6 +457,8 @@ async fn newsroom_stories_are_marked_near_breaking_and_alerted_and_answer_304() 
     assert_eq!(item["source_count"], 2);
     // The test catalogue's `world` breaks at three publishers: two is one short.
     assert_eq!(item["min_sources"], 3);
+    assert_eq!(item["publishers_in_window"], 2);
+    assert_eq!(item["window_minutes"], 120);
     assert_eq!(item["near_breaking"], true);
     assert_eq!(item["alerted"], false);
     assert_eq!(item["breaking"], false);

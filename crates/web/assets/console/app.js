@@ -228,6 +228,7 @@
     $("nav").hidden = false;
     $("account").hidden = false;
     $("who").textContent = session.user.email || session.user.display_name || "editor";
+    $("who").title = $("who").textContent;
     loadTopics().catch(() => {});
     if (!location.hash || location.hash === "#signin") location.hash = "#stories";
     else route();
@@ -365,7 +366,10 @@
   function storyCard(story, fresh) {
     const badges = [];
     if (story.breaking) badges.push(h("span", { class: "badge breaking" }, "Breaking"));
-    else if (story.near_breaking) badges.push(h("span", { class: "badge near", title: `Breaking at ${story.min_sources} publishers` }, `Near breaking: ${story.source_count} of ${story.min_sources} publishers`));
+    else if (story.near_breaking) {
+      const window = story.window_minutes >= 120 ? `${Math.round(story.window_minutes / 60)} h` : `${story.window_minutes} min`;
+      badges.push(h("span", { class: "badge near" }, `Near breaking: ${story.publishers_in_window} of ${story.min_sources} publishers within ${window}`));
+    }
     if (story.alerted) badges.push(h("span", { class: "badge alerted" }, "Alerted"));
     const articles = h("div", { class: "articles", id: `articles-${story.id}`, hidden: true });
     const toggle = h("button", {
