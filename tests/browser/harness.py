@@ -85,10 +85,14 @@ def origin_of(url: str) -> str:
 class Harness:
     """One Chromium with a fresh profile; pages and contexts opened through it are watched."""
 
-    def __init__(self, url: str | None = None, *, headless: bool = True):
+    def __init__(self, url: str | None = None, *, headless: bool = True,
+                 timezone_id: str | None = None, locale: str | None = None):
         self.base_url = (url or base_url()).rstrip("/")
         self.origin = origin_of(self.base_url)
         self.headless = headless
+        # The browser's time zone and locale (Chromium's own when None).
+        self.timezone_id = timezone_id
+        self.locale = locale
         # Console errors and page errors: [(where, text)].
         self.errors: list[tuple[str, str]] = []
         # Requests to other origins, blocked: [url].
@@ -126,6 +130,8 @@ class Harness:
             base_url=self.base_url,
             viewport=PHONE,
             service_workers="allow",
+            **({"timezone_id": self.timezone_id} if self.timezone_id else {}),
+            **({"locale": self.locale} if self.locale else {}),
         )
         self.browser = self.context.browser
         self.context.route("**/*", self._route)
@@ -279,12 +285,12 @@ class Harness:
         raise CheckFailed(f"timed out waiting for {what} (last: {last!r})")
 
 
-def run(test: Callable[[Harness], None], *, url: str | None = None) -> None:
-    """Runs `test` with a fresh harness, checks the browser stayed clean, prints PASS or the
-    failure, and exits 0 or 1."""
+def run(test: Callable[[Harness], None], *, url: str | None = None, **options) -> None:
+    """Runs `test` with a fresh harness (`options` go to `Harness`, e.g. `timezone_id`),
+    checks the browser stayed clean, prints PASS or the failure, and exits 0 or 1."""
     started = time.time()
     try:
-        with Harness(url) as h:
+        with Harness(url, **options) as h:
             try:
                 test(h)
                 h.assert_clean()

@@ -395,7 +395,7 @@
     if (page === 'following') { setupPushButton(); topicBoxes(); preferencesForm(); }
     if (page === 'topic') followButton();
     if (page === 'alerts') inbox();
-    return heal();
+    return Promise.all([heal(), S.flushOpens()]);
   }).catch(function (err) {
     console.warn('Herald could not start a session', err);
   });

@@ -140,8 +140,7 @@ function openPage(path) {
 
 function reportOpened(alertId) {
   if (!UUID.test(alertId || '')) return Promise.resolve();
-  return S.api('POST', '/v1/alerts/' + alertId + '/opened', undefined, { create: false })
-    .catch(function (err) { console.warn('could not report the opened alert', err); });
+  return S.reportOpened(alertId);
 }
 
 function onNotificationClick(event) {
