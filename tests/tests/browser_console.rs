@@ -184,6 +184,8 @@ async fn an_editor_signs_in_watches_stories_sends_measures_and_cancels_an_alert(
         // A cancel reaches batches already leased when their lease is next renewed (every
         // third of it): short leases stop them within a fraction of a second.
         config.push.fanout.lease_seconds = 1;
+        // Access tokens that expire during the run: the console must renew its session itself.
+        config.auth.access_token_ttl_seconds = 15;
     })
     .await;
     let db = app.db.connect().await;

@@ -389,7 +389,8 @@ pub async fn paused(db: &DatabaseConnection) -> Result<HashSet<Uuid>, StoreError
 }
 
 /// Articles stored per day for each source, averaged over the last week (over its life when
-/// it is younger than a week).
+/// it is younger than a week, and over at least a day, so a feed's first fetch of its backlog
+/// does not read as a torrent).
 pub async fn items_per_day(db: &DatabaseConnection) -> Result<HashMap<Uuid, f64>, StoreError> {
     let now = Utc::now();
     let since = now - Duration::days(7);
@@ -415,8 +416,7 @@ pub async fn items_per_day(db: &DatabaseConnection) -> Result<HashMap<Uuid, f64>
         .into_iter()
         .map(|(id, n)| {
             let start = std::cmp::max(created.get(&id).copied().unwrap_or(since), since);
-            // At least an hour, so a feed's first fetch does not read as thousands a day.
-            let days = (std::cmp::max((now - start).num_seconds(), 3600) as f64) / 86_400.0;
+            let days = (std::cmp::max((now - start).num_seconds(), 86_400) as f64) / 86_400.0;
             (id, n as f64 / days)
         })
         .collect())

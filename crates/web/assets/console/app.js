@@ -702,7 +702,9 @@
     const path = (pick, max) => points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(pick(p), max).toFixed(1)}`).join(" ");
     const start = Date.parse(points.length ? points[0].at : Date.now()) - opens.interval_seconds * 1000;
     const label = (p) => {
-      const minutes = (Date.parse(p.at) - start) / 60000;
+      const seconds = (Date.parse(p.at) - start) / 1000;
+      if (seconds < 120) return `${Math.round(seconds)} s`;
+      const minutes = seconds / 60;
       return minutes < 120 ? `${Math.round(minutes)} min` : `${(minutes / 60).toFixed(1)} h`;
     };
     const grid = [0, 0.5, 1].map((f) => s("g", {},
