@@ -17,8 +17,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Most addresses kept.
-pub const MAX_ENTRIES: usize = 2048;
+/// Most addresses kept (a page is 10–40 KB, so at most about 20 MB).
+pub const MAX_ENTRIES: usize = 512;
 /// How many lifetimes an expired page may still be served while it is rendered again.
 pub const STALE_TTLS: u32 = 5;
 
