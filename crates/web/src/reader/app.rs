@@ -94,14 +94,8 @@ fn service_worker_source() -> &'static str {
 
 /// `body` with `no-cache` and an `ETag`, 304 when the browser has it.
 fn revalidated(body: String, content_type: &'static str, request: &HeaderMap) -> Response {
-    let etag = format!(
-        "\"{}\"",
-        hex::encode(&Sha256::digest(body.as_bytes())[..12])
-    );
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let etag = super::cache::weak_etag(&body);
+    let fresh = super::cache::etag_matches(request, &etag);
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

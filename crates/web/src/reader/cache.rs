@@ -31,12 +31,10 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    /// `body` with its strong `ETag` (a hash of the bytes).
+    /// `body` with its `ETag`: a hash of the bytes, weak because the response may be
+    /// compressed on the way out.
     pub fn new(status: StatusCode, body: String) -> Self {
-        let etag = format!(
-            "\"{}\"",
-            hex::encode(&Sha256::digest(body.as_bytes())[..12])
-        );
+        let etag = weak_etag(&body);
         Self {
             status,
             body: Bytes::from(body),
@@ -46,11 +44,7 @@ impl Rendered {
 
     /// The response: `no-cache` with the `ETag`, 304 when the browser already has these bytes.
     pub fn respond(&self, request: &HeaderMap) -> Response {
-        let fresh = self.status == StatusCode::OK
-            && request
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.split(',').any(|t| t.trim() == self.etag));
+        let fresh = self.status == StatusCode::OK && etag_matches(request, &self.etag);
         let mut response = if fresh {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -68,6 +62,24 @@ impl Rendered {
         }
         response
     }
+}
+
+/// A weak `ETag` over `body`.
+pub fn weak_etag(body: &str) -> String {
+    format!(
+        "W/\"{}\"",
+        hex::encode(&Sha256::digest(body.as_bytes())[..12])
+    )
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison: `W/` ignored on both sides).
+pub fn etag_matches(request: &HeaderMap, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    let ours = opaque(etag);
+    request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == "*" || opaque(t) == ours))
 }
 
 struct Entry {
@@ -202,5 +214,15 @@ mod tests {
             StatusCode::NOT_MODIFIED
         );
         assert_eq!(rendered.respond(&HeaderMap::new()).status(), StatusCode::OK);
+        assert!(rendered.etag.starts_with("W/\""));
+        let strong = rendered.etag.trim_start_matches("W/").to_string();
+        request.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&strong).unwrap(),
+        );
+        assert_eq!(
+            rendered.respond(&request).status(),
+            StatusCode::NOT_MODIFIED
+        );
     }
 }

@@ -127,7 +127,7 @@ pub fn rendered(template: &impl Template, status: StatusCode) -> Rendered {
     }
 }
 
-/// Renders `template` as a page: `no-cache` with a strong `ETag` over the bytes, so a reader
+/// Renders `template` as a page: `no-cache` with an `ETag` over the bytes, so a reader
 /// coming back gets a 304 while the page is unchanged.
 pub fn render(template: &impl Template, status: StatusCode, request: &HeaderMap) -> Response {
     rendered(template, status).respond(request)
