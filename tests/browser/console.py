@@ -264,6 +264,10 @@ def flow(h: Harness) -> None:
     sent_before_cancel = int(counter(page, "sent").replace(",", ""))
     check(sent_before_cancel < would, f"all {sent_before_cancel} sent before the cancel")
     log(f"cancelled with {sent_before_cancel} of {would} sent")
+    # A reload of the alert's address shows it as it is now.
+    page.reload()
+    h.wait_for(page, lambda: text(page, "#alert-state") == "cancelled" and text(page, "#alert-title"),
+               "the cancelled alert after a reload", 15)
 
     # -- history -----------------------------------------------------------------------------
     page.get_by_role("link", name="History").click()

@@ -73,6 +73,8 @@ async fn the_console_page_has_a_strict_csp_and_revalidates() {
     assert_eq!(headers[header::CACHE_CONTROL], "private, no-cache");
     assert!(body.contains("<h1 id=\"signin-heading\">Sign in to the newsroom</h1>"));
     assert!(body.contains("data-stories-poll-ms=\"3000\""));
+    // Should the script not run, the password is posted, never put in a URL.
+    assert!(body.contains("<form id=\"signin-form\" method=\"post\""));
 
     let etag = headers[header::ETAG].to_str().unwrap().to_string();
     let (again, _, empty) = get(&router, "/console", Some(&etag)).await;

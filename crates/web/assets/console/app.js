@@ -610,6 +610,13 @@
   function openAlert(id) {
     if (watch.id !== id) Object.assign(watch, { id, samples: [], ninety: null, last: null });
     $("alert-title").textContent = alertTitles.get(id) || "";
+    if (!alertTitles.has(id)) {
+      // Opened by its address (a reload, a shared link): the title is in the recent history.
+      call("GET", "/v1/admin/alerts?limit=100").then((page) => {
+        for (const a of page.items) alertTitles.set(a.id, a.title);
+        if (watch.id === id) $("alert-title").textContent = alertTitles.get(id) || "";
+      }, () => {});
+    }
     $("alert-counters").replaceChildren();
     $("opens-chart").replaceChildren();
     $("opens-summary").textContent = "";
