@@ -587,3 +587,61 @@ async fn a_paused_source_is_not_fetched_until_resumed_and_items_per_day_are_coun
     drop(db);
     room.app.stop().await.unwrap();
 }
+
+/// How long the estimate takes over a larger audience (run by hand:
+/// `cargo test -p herald-tests --test newsroom_console -- --ignored --nocapture`).
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn estimate_time_over_five_thousand_devices() {
+    use herald_store::devices::{self, DeviceAddress, NewDevice};
+    use herald_store::users::{self, NewUser};
+    let room = Room::start().await;
+    let db = room.app.db.connect().await;
+    let n = 5_000;
+    for i in 0..n {
+        let user = users::create(
+            &db,
+            NewUser {
+                email: None,
+                display_name: None,
+                password_hash: None,
+                role: Role::Reader,
+                is_anonymous: true,
+            },
+        )
+        .await
+        .unwrap();
+        herald_store::subscriptions::add(&db, user.id, "world")
+            .await
+            .unwrap();
+        devices::register(
+            &db,
+            NewDevice {
+                user_id: user.id,
+                address: DeviceAddress::Fcm {
+                    token: format!("token-{i}"),
+                },
+                locale: None,
+                timezone: None,
+            },
+            20,
+        )
+        .await
+        .unwrap();
+    }
+    let story = story(&db, "Measured").await;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let estimate = room.estimate(json!({"story_id": story})).await;
+        times.push(start.elapsed());
+        assert_eq!(estimate["targeted"], n);
+    }
+    times.sort();
+    println!(
+        "estimate over {n} devices: median {:?}, min {:?}, max {:?}",
+        times[2], times[0], times[4]
+    );
+    drop(db);
+    room.app.stop().await.unwrap();
+}
