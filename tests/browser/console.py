@@ -139,6 +139,18 @@ def flow(h: Harness) -> None:
     page.get_by_role("button", name="Search").click()
     h.wait_for(page, lambda: page.locator("#stories-list li").count() > 1, "every story again")
 
+    # An alert can start from one publisher's article as well as from the story.
+    geneva = page.locator("#stories-list li", has_text="Geneva").first
+    geneva.get_by_role("button", name="Articles").click()
+    check(geneva.get_by_role("button", name="Articles").get_attribute("aria-expanded") == "true",
+          "the articles toggle does not say it is open")
+    geneva.get_by_role("link", name="Send alert about this article").first.click()
+    page.get_by_role("heading", name="Send an alert").wait_for()
+    h.wait_for(page, lambda: text(page, "#compose-about").startswith("About the article"), "an article's composer")
+    h.wait_for(page, lambda: page.get_by_label("Title").input_value(), "the article's title prefilled")
+    page.get_by_role("link", name="Back to stories").click()
+    page.locator("#stories-list li").first.wait_for()
+
     # A reload keeps the session (the refresh token of this tab renews it).
     page.reload()
     page.locator("#stories-list li", has_text="Geneva").wait_for(timeout=15_000)

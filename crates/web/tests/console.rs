@@ -80,6 +80,11 @@ async fn the_console_page_has_a_strict_csp_and_revalidates() {
     let (again, _, empty) = get(&router, "/console", Some(&etag)).await;
     assert_eq!(again, StatusCode::NOT_MODIFIED);
     assert!(empty.is_empty());
+    let strong = etag.trim_start_matches("W/");
+    let (weakly, _, _) = get(&router, "/console", Some(strong)).await;
+    assert_eq!(weakly, StatusCode::NOT_MODIFIED, "compared weakly");
+    let (other, _, _) = get(&router, "/console", Some("W/\"other\"")).await;
+    assert_eq!(other, StatusCode::OK);
 }
 
 #[tokio::test]

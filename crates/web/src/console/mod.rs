@@ -81,10 +81,15 @@ async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
         "W/\"{}\"",
         &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
     );
+    // Compared weakly (RFC 9110 §13.1.2): a proxy or the compression layer may mark it weak.
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == "*" || opaque(t) == opaque(&etag))
+        });
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
