@@ -125,6 +125,22 @@ def pick_article(h: Harness):
     raise AssertionError("no demo article has related coverage from another publisher")
 
 
+def without_javascript(h: Harness, article: dict, other: dict) -> None:
+    """The news reads with scripts off: headlines, the article and its related coverage."""
+    page = h.other_browser(javascript=False).new_page()
+    h.goto(page, "/")
+    check(page.locator("article.headline").count() >= 5, "headlines without JavaScript")
+    h.goto(page, f"/articles/{article['id']}")
+    check(other["source"]["name"] in page.locator("section.related").inner_text(),
+          "related coverage without JavaScript")
+    h.goto(page, "/search?q=" + article["title"].split()[0])
+    check(page.locator("article.headline").count() >= 1, "search without JavaScript")
+    h.goto(page, "/following")
+    check("need JavaScript" in page.locator("main").inner_text(), "the account pages say they need JavaScript")
+    page.close()
+    log("without JavaScript: headlines, article with related coverage, search")
+
+
 def test(h: Harness) -> None:
     check(EDITOR and FAKE and RENEWED and RECEIVED, "the Rust test must pass the editor, subscriptions and receiver")
     h.context.add_init_script(PUSH_STUB % json.dumps(FAKE))
@@ -176,6 +192,7 @@ def test(h: Harness) -> None:
     story_text = page.locator("main").inner_text()
     check(article["source"]["name"] in story_text and other["source"]["name"] in story_text, "the story lists both publishers")
     h.axe(page, "story page")
+    without_javascript(h, article, other)
 
     # -- Follow a topic from its tab; it persists ---------------------------------------------
     topic = article["topics"][0] if article["topics"] else "world"
