@@ -406,6 +406,38 @@ mod tests {
     }
 
     #[test]
+    fn websub_hub_and_self_links_are_found_in_rss_and_atom() {
+        let url = Url::parse("https://pub.example/feeds/news.xml").expect("url");
+        let rss = br#"<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>
+            <title>t</title><link>https://pub.example/</link>
+            <atom:link rel="hub" href="https://hub.example/"/>
+            <atom:link rel="self" href="/feeds/news.xml?self" type="application/rss+xml"/>
+            <item><title>a</title><link>https://pub.example/a</link></item></channel></rss>"#;
+        let feed = parse_feed(rss, None, &url, Utc::now()).expect("parses");
+        assert_eq!(
+            feed.hubs,
+            [Url::parse("https://hub.example/").expect("url")]
+        );
+        assert_eq!(
+            feed.self_url.map(String::from).as_deref(),
+            Some("https://pub.example/feeds/news.xml?self")
+        );
+        let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>
+            <link rel="hub" href="https://hub-a.example/"/><link rel="hub" href="https://hub-b.example/"/>
+            <updated>2026-12-01T00:00:00Z</updated></feed>"#;
+        let feed = parse_feed(atom, None, &url, Utc::now()).expect("parses");
+        assert_eq!(feed.hubs.len(), 2);
+        assert_eq!(feed.self_url, None);
+        let plain = br#"<rss version="2.0"><channel><title>t</title></channel></rss>"#;
+        assert!(
+            parse_feed(plain, None, &url, Utc::now())
+                .expect("parses")
+                .hubs
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn latin1_is_transcoded() {
         let mut body = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf".to_vec();
         body.push(0xE9);
