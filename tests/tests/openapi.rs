@@ -81,6 +81,9 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/alerts"),           // alert history
     ("GET", "/v1/admin/alerts/{id}/opens"), // opens over time
     ("GET", "/v1/admin/stories"),          // stories with breaking marks
+    // WebSub (issue #22):
+    ("GET", "/websub/{source}/{token}"), // a hub's verification of intent
+    ("POST", "/websub/{source}/{token}"), // a hub's content distribution
 ];
 
 const METHODS: &[&str] = &[

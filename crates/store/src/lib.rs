@@ -20,6 +20,7 @@ pub mod queue;
 pub mod reading;
 mod secret;
 pub mod sessions;
+pub mod source_health;
 pub mod sources;
 pub mod stories;
 pub mod subscriptions;
@@ -27,6 +28,7 @@ pub mod testing;
 pub mod throttle;
 pub mod topics;
 pub mod users;
+pub mod websub;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
 pub(crate) use connect::begin_write;
