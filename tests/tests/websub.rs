@@ -199,7 +199,11 @@ async fn a_pushed_breaking_item_reaches_a_phone_within_seconds() {
     );
 
     let title = "Earthquake of magnitude 7 strikes off the coast";
-    let body = atom(&s.hub, true, &[entry("quake", title)]);
+    let with_image = entry("quake", title).replace(
+        "</entry>",
+        "<link rel=\"enclosure\" type=\"image/jpeg\" href=\"https://img.wire.example/quake.jpg\"/></entry>",
+    );
+    let body = atom(&s.hub, true, &[with_image]);
     let started = Instant::now();
     let statuses = s.hub.publish(FEED, &body, Signing::Sha256).await;
     assert_eq!(statuses, vec![202]);
@@ -224,6 +228,10 @@ async fn a_pushed_breaking_item_reaches_a_phone_within_seconds() {
     );
     let payload = &delivered()[0];
     assert_eq!(payload["title"], title, "{payload}");
+    assert_eq!(
+        payload["image_url"], "https://img.wire.example/quake.jpg",
+        "{payload}"
+    );
     assert!(
         payload["url"]
             .as_str()

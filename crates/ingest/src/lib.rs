@@ -9,6 +9,7 @@ pub mod normalize;
 pub mod parse;
 pub mod pipeline;
 pub mod policy;
+pub mod recover;
 pub mod scheduler;
 pub mod text;
 pub mod topics;

@@ -267,17 +267,18 @@ pub fn canonicalize_url(raw: &str, base: Option<&Url>) -> Option<Url> {
         return None;
     }
     url.set_fragment(None);
-    if url.query().is_some() {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| !is_tracking_param(k))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    if let Some(query) = url.query() {
+        // Tracking parameters go; every other segment stays exactly as written (`?item` is
+        // not `?item=`, `%20` is not `+`), since servers tell them apart.
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|segment| {
+                let key = segment.split('=').next().unwrap_or_default();
+                !segment.is_empty() && !is_tracking_param(&percent_decode(key))
+            })
             .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
+        let kept = kept.join("&");
+        url.set_query((!kept.is_empty()).then_some(kept.as_str()));
     }
     Some(url)
 }
@@ -371,9 +372,26 @@ pub fn extract_image(item: &RawItem, base: &Url) -> Option<Url> {
         })
 }
 
+/// A lead image readers' devices may load: absolute, `https`, and not on a loopback, private,
+/// link-local or otherwise non-public address (the same rule as every outbound URL).
 fn canonicalize_image(raw: &str, base: &Url) -> Option<Url> {
     let url = base.join(raw.trim()).ok()?;
-    matches!(url.scheme(), "http" | "https").then_some(url)
+    if url.scheme() != "https" {
+        return None;
+    }
+    let public = match url.host()? {
+        url::Host::Ipv4(ip) => !crate::guard::is_forbidden(ip.into()),
+        url::Host::Ipv6(ip) => !crate::guard::is_forbidden(ip.into()),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            !name.is_empty()
+                && name != "localhost"
+                && ![".localhost", ".local", ".internal", ".home.arpa"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+        }
+    };
+    public.then_some(url)
 }
 
 fn is_image(mime: Option<&str>, url: &str) -> bool {
@@ -462,6 +480,17 @@ mod tests {
         let bare = canonicalize_url("https://x.example/p?utm_campaign=a&gclid=b", None)
             .expect("canonical");
         assert_eq!(bare.as_str(), "https://x.example/p");
+        for exact in [
+            "https://x.example/p?item",
+            "https://x.example/p?a=1&b&c=",
+            "https://x.example/p?q=a%20b&r=c+d",
+        ] {
+            let kept = canonicalize_url(exact, None).expect("canonical");
+            assert_eq!(kept.as_str(), exact);
+        }
+        let kept = canonicalize_url("https://x.example/p?item&utm_source=x&fbclid=1", None)
+            .expect("canonical");
+        assert_eq!(kept.as_str(), "https://x.example/p?item");
     }
 
     #[test]
@@ -673,6 +702,51 @@ mod tests {
             normalize_item(&empty, &base(), now),
             Err(NormalizeError::Empty)
         );
+    }
+
+    #[test]
+    fn lead_images_are_https_on_public_hosts_only() {
+        let base = base();
+        for refused in [
+            "http://cdn.example/a.jpg",
+            "data:image/png;base64,AAAA",
+            "https://127.0.0.1/a.jpg",
+            "https://10.1.2.3/a.jpg",
+            "https://[::1]/a.jpg",
+            "https://169.254.169.254/latest/a.jpg",
+            "https://localhost/a.jpg",
+            "https://printer.local/a.jpg",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(canonicalize_image(refused, &base), None, "{refused}");
+        }
+        assert_eq!(
+            canonicalize_image("/img/a.jpg", &base)
+                .map(String::from)
+                .as_deref(),
+            Some("https://news.example.com/img/a.jpg")
+        );
+        assert_eq!(
+            canonicalize_image("https://93.184.216.34/a.jpg", &base)
+                .map(String::from)
+                .as_deref(),
+            Some("https://93.184.216.34/a.jpg")
+        );
+        // An http image is skipped for the next candidate.
+        let item = RawItem {
+            media: vec![MediaRef {
+                url: "http://cdn.example/plain.jpg".into(),
+                mime: Some("image/jpeg".into()),
+                kind: MediaKind::Content,
+            }],
+            content_html: Some(r#"<img src="https://cdn.example/body.jpg">"#.into()),
+            ..RawItem::default()
+        };
+        assert_eq!(
+            extract_image(&item, &base).map(String::from).as_deref(),
+            Some("https://cdn.example/body.jpg")
+        );
+        assert_eq!(extract_image(&RawItem::default(), &base), None);
     }
 
     #[test]

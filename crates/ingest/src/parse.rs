@@ -1,10 +1,13 @@
 //! Feed parsing: bytes in any declared encoding → [`ParsedFeed`] via feed-rs.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 use url::Url;
+
+use crate::recover::recover_xml;
 
 /// Prefix our id generator gives entries whose feed supplied no guid/id.
 const MISSING_ID_MARKER: &str = "\u{0}herald-missing-id";
@@ -96,14 +99,30 @@ pub fn parse_feed(
         return Err(ParseError::Empty);
     }
     let utf8 = to_utf8(body, content_type);
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(feed_url.as_str()))
-        .sanitize_content(false)
-        .id_generator(|_, _, _| MISSING_ID_MARKER.to_owned())
-        .build();
-    let feed = parser
-        .parse(utf8.as_bytes())
-        .map_err(|e| ParseError::Malformed(e.to_string()))?;
+    // A fresh parser for every attempt: feed-rs keeps state that a failed parse leaves behind.
+    let parser = || {
+        feed_rs::parser::Builder::new()
+            .base_uri(Some(feed_url.as_str()))
+            .sanitize_content(false)
+            .id_generator(|_, _, _| MISSING_ID_MARKER.to_owned())
+            .build()
+    };
+    // Characters XML 1.0 forbids (stray control bytes) are dropped before parsing.
+    let utf8: Cow<'_, str> = if utf8.chars().any(is_forbidden_char) {
+        Cow::Owned(utf8.chars().filter(|c| !is_forbidden_char(*c)).collect())
+    } else {
+        utf8
+    };
+    let feed = match parser().parse(utf8.as_bytes()) {
+        Ok(feed) => feed,
+        // Ill-formed XML: repaired as feedparser's loose parser would read it, then parsed
+        // again; when that fails too, the first error is the one reported.
+        Err(first) if utf8.trim_start().starts_with('<') => parser()
+            .parse(recover_xml(&utf8).as_bytes())
+            .map_err(|_| ParseError::Malformed(first.to_string()))?,
+        Err(first) => return Err(ParseError::Malformed(first.to_string())),
+    };
+    let not_permalinks = non_permalink_guids(&utf8);
 
     let site_url = feed
         .links
@@ -130,7 +149,7 @@ pub fn parse_feed(
     let items = feed
         .entries
         .into_iter()
-        .map(|entry| raw_item(entry, feed_language.as_deref(), atom))
+        .map(|entry| raw_item(entry, feed_language.as_deref(), atom, &not_permalinks))
         .collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| t.content),
@@ -159,7 +178,58 @@ fn looks_like_html(text: &str) -> bool {
     has_close_tag || has_reference || text.contains("<br") || text.contains("<img")
 }
 
-fn raw_item(entry: feed_rs::model::Entry, feed_language: Option<&str>, atom: bool) -> RawItem {
+fn is_forbidden_char(c: char) -> bool {
+    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
+/// The RSS guids marked `isPermaLink="false"` (feed-rs does not keep the attribute).
+fn non_permalink_guids(text: &str) -> HashSet<String> {
+    let mut found = HashSet::new();
+    if !text.contains("isPermaLink") {
+        return found;
+    }
+    let mut rest = text;
+    while let Some(at) = rest.find("<guid") {
+        rest = &rest[at + 5..];
+        let Some(close) = rest.find('>') else { break };
+        let attributes = &rest[..close];
+        rest = &rest[close + 1..];
+        let Some(end) = rest.find("</guid") else {
+            break;
+        };
+        let compact: String = attributes.chars().filter(|c| !c.is_whitespace()).collect();
+        if compact.contains("isPermaLink=\"false\"") || compact.contains("isPermaLink='false'") {
+            let value = rest[..end].trim();
+            let value = value
+                .strip_prefix("<![CDATA[")
+                .and_then(|v| v.strip_suffix("]]>"))
+                .unwrap_or(value);
+            found.insert(html_escape::decode_html_entities(value.trim()).into_owned());
+        }
+        rest = &rest[end..];
+    }
+    found
+}
+
+/// Link relations that never name the entry's own page.
+const NOT_THE_ENTRY: &[&str] = &[
+    "enclosure",
+    "self",
+    "edit",
+    "edit-media",
+    "replies",
+    "hub",
+    "license",
+    "payment",
+    "via",
+];
+
+fn raw_item(
+    entry: feed_rs::model::Entry,
+    feed_language: Option<&str>,
+    atom: bool,
+    not_permalinks: &HashSet<String>,
+) -> RawItem {
     let title_is_text = entry.title.as_ref().is_some_and(|t| {
         if atom {
             t.content_type.to_string().starts_with("text/plain")
@@ -168,12 +238,32 @@ fn raw_item(entry: feed_rs::model::Entry, feed_language: Option<&str>, atom: boo
         }
     });
     let guid = (!entry.id.is_empty() && entry.id != MISSING_ID_MARKER).then(|| entry.id.clone());
+    // `rel="alternate"` (feed-rs gives a link without `rel` that relation) first, then any
+    // link that is not an enclosure or another relation of the feed's machinery; else a
+    // permalink guid, or an Atom id that is an http(s) URL.
     let link = entry
         .links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .or_else(|| entry.links.first())
-        .map(|l| l.href.clone());
+        .find(|l| {
+            l.rel
+                .as_deref()
+                .is_none_or(|r| r.eq_ignore_ascii_case("alternate"))
+        })
+        .or_else(|| {
+            entry.links.iter().find(|l| {
+                l.rel
+                    .as_deref()
+                    .is_none_or(|r| !NOT_THE_ENTRY.iter().any(|n| r.eq_ignore_ascii_case(n)))
+            })
+        })
+        .map(|l| l.href.clone())
+        .filter(|href| !href.trim().is_empty())
+        .or_else(|| {
+            let id = entry.id.trim();
+            let is_url = id.starts_with("http://") || id.starts_with("https://");
+            (is_url && id != MISSING_ID_MARKER && !not_permalinks.contains(id))
+                .then(|| id.to_owned())
+        });
     let mut media = Vec::new();
     for object in &entry.media {
         for content in &object.content {
@@ -234,9 +324,20 @@ pub fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
         .and_then(charset_from_content_type)
         .or_else(|| xml_declared_encoding(body))
         .and_then(|label| Encoding::for_label(label.as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
+        .unwrap_or_else(|| undeclared_encoding(body));
     let (text, _) = declared.decode_without_bom_handling(body);
     rewrite_declaration(text)
+}
+
+/// The encoding of a body that declares none: UTF-8 when it is valid UTF-8, else what
+/// `chardetng` (Firefox's detector) guesses (Shift_JIS, EUC-JP, KOI8-R, GBK, windows-1252…).
+fn undeclared_encoding(body: &[u8]) -> &'static Encoding {
+    if std::str::from_utf8(body).is_ok() {
+        return encoding_rs::UTF_8;
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(body, true);
+    detector.guess(None, false)
 }
 
 fn charset_from_content_type(content_type: &str) -> Option<String> {

@@ -265,7 +265,6 @@ fn http_charset_applies_when_the_declaration_is_missing() {
 fn malformed_feeds_are_errors() {
     let url = Url::parse("https://bad.example/rss").expect("url");
     for body in [
-        fixture("malformed.xml"),
         b"".to_vec(),
         b"   ".to_vec(),
         b"not a feed at all".to_vec(),
@@ -284,4 +283,14 @@ fn malformed_feeds_are_errors() {
         parse_feed(b"", None, &url, fetched_at()),
         Err(ParseError::Empty)
     ));
+}
+
+#[test]
+fn ill_formed_feeds_are_recovered_as_feedparser_would() {
+    let url = Url::parse("https://bad.example/rss").expect("url");
+    // `<title>` closed by `</item>`, `</rss>` missing.
+    let feed = parse_feed(&fixture("malformed.xml"), None, &url, fetched_at()).expect("recovered");
+    assert_eq!(feed.title.as_deref(), Some("Broken"));
+    assert_eq!(feed.items.len(), 1);
+    assert_eq!(feed.items[0].title.as_deref(), Some("Unclosed"));
 }

@@ -1,0 +1,111 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Feeds as they really are, through the running app (issue #22 §2 and §3): what each
+//! source's entries became is counted, refusals with their reason; lead images are served on
+//! the reading API only when they are https on a public host.
+
+use herald_store::source_health;
+use herald_store::sources::{self, NewSource};
+use herald_tests::TestApp;
+use herald_tests::websub_hub::FakeHub;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const FEED: &str = "real.rss";
+
+fn feed() -> String {
+    let now = chrono::Utc::now().to_rfc2822();
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Real</title>
+<link>https://real.example/</link>
+<item><title>Harbour bridge reopens after repairs</title><link>https://real.example/bridge?id=1&ref=rss</link>
+  <pubDate>{now}</pubDate><media:content url="https://img.real.example/bridge.jpg" medium="image" type="image/jpeg"/></item>
+<item><title>Library extends opening hours</title><guid>https://real.example/library</guid><pubDate>{now}</pubDate>
+  <enclosure url="http://img.real.example/library.jpg" type="image/jpeg" length="1"/>
+  <description>&lt;p&gt;More hours. &lt;img src="https://img.real.example/library-body.png"&gt;&lt;/p&gt;</description></item>
+<item><link>https://real.example/flood</link><pubDate>{now}</pubDate><description>The river rose overnight. More later.</description></item>
+<item><description></description><guid isPermaLink="false">empty-1</guid></item>
+<item><title>Council meets &amp; votes</title><link>https://real.example/council</link><pubDate>{now}</pubDate>
+  <media:thumbnail url="https://127.0.0.1/private.jpg"/></item>
+</channel>"#
+    )
+}
+
+#[tokio::test]
+async fn entries_are_counted_by_fate_and_lead_images_served() {
+    let hub = FakeHub::start().await;
+    hub.set_feed(FEED, &feed());
+    let app = TestApp::spawn_with(|config| {
+        config.ingest.min_interval_seconds = 1;
+        config.ingest.default_interval_seconds = 1;
+        config.ingest.max_interval_seconds = 2;
+    })
+    .await;
+    let db = app.db.connect().await;
+    let source = sources::create(
+        &db,
+        NewSource {
+            name: "Real".into(),
+            feed_url: hub.feed_url(FEED),
+            site_url: None,
+            topics: vec!["world".into()],
+            language: None,
+            breaking: false,
+            poll_interval_seconds: Some(1),
+        },
+    )
+    .await
+    .unwrap();
+    // Two polls: the second sees the same entries again.
+    let start = Instant::now();
+    let health = loop {
+        let health = source_health::get(&db, source.id).await.unwrap();
+        if health.counts.seen >= 10 {
+            break health;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{health:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let c = &health.counts;
+    assert_eq!(c.seen % 5, 0, "{health:?}");
+    let polls = c.seen / 5;
+    assert_eq!(c.ingested, 4, "{health:?}");
+    assert_eq!(c.refused_no_title_or_link, polls, "{health:?}");
+    assert_eq!(c.derived_titles, 1, "{health:?}");
+    assert_eq!(c.duplicates, 4 * (polls - 1), "{health:?}");
+    assert_eq!(c.pushed, 0);
+    let refusal = health.last_refusal.unwrap();
+    assert!(
+        refusal.contains("empty-1") && refusal.contains("neither"),
+        "{refusal}"
+    );
+
+    let list: Value = app
+        .get(&format!("/v1/articles?source={}&limit=10", source.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_url = |fragment: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["url"].as_str().unwrap_or_default().contains(fragment))
+            .cloned()
+            .unwrap_or_else(|| panic!("no article at {fragment}: {list}"))
+    };
+    let bridge = by_url("bridge");
+    assert_eq!(bridge["url"], "https://real.example/bridge?id=1&ref=rss");
+    assert_eq!(bridge["image_url"], "https://img.real.example/bridge.jpg");
+    // The http enclosure is passed over for the https image in the body.
+    assert_eq!(
+        by_url("library")["image_url"],
+        "https://img.real.example/library-body.png"
+    );
+    assert_eq!(by_url("flood")["title"], "The river rose overnight.");
+    // A thumbnail on a loopback address is no lead image.
+    let council = by_url("council");
+    assert_eq!(council["title"], "Council meets & votes");
+    assert!(council["image_url"].is_null(), "{council}");
+}
