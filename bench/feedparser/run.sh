@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Measures Herald's agreement with feedparser on entry titles and links over the corpus:
+# the generated families (make_corpus.py), Herald's own fixtures and demo feeds, and the
+# real-world feeds feed-rs ships in its crate. Needs `pip install feedparser`.
+#
+#   bash bench/feedparser/run.sh            # summary on stdout, disagreements on stderr
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+python3 "$root/bench/feedparser/make_corpus.py" "$work/gen" >/dev/null
+mkdir -p "$work/shipped"
+cp "$root"/crates/ingest/tests/fixtures/feeds/* "$work/shipped/"
+for f in "$root"/crates/ingest/tests/fixtures/*.xml "$root"/config/demo/*.xml; do
+  cp "$f" "$work/shipped/$(basename "$(dirname "$f")")-$(basename "$f")"
+done
+feedrs="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/feed-rs-3.* 2>/dev/null | tail -1 || true)"
+if [ -n "$feedrs" ]; then
+  for f in $(find "$feedrs/fixture" -name '*.xml'); do
+    cp "$f" "$work/shipped/feed-rs-$(basename "$(dirname "$f")")-$(basename "$f")"
+  done
+fi
+cargo build -q -p herald-ingest --bin herald-feed-dump
+dump="${CARGO_TARGET_DIR:-$root/target}/debug/herald-feed-dump"
+files=("$work"/gen/* "$work"/shipped/*)
+"$dump" "${files[@]}" >"$work/herald.jsonl"
+python3 "$root/bench/feedparser/compare.py" "$work/herald.jsonl" "${files[@]}"
