@@ -25,3 +25,18 @@ dump="${CARGO_TARGET_DIR:-$root/target}/debug/herald-feed-dump"
 files=("$work"/gen/* "$work"/shipped/*)
 "$dump" "${files[@]}" >"$work/herald.jsonl"
 python3 "$root/bench/feedparser/compare.py" "$work/herald.jsonl" "${files[@]}"
+
+# Second, separately: the test feeds feedparser's own source distribution ships (its
+# wellformed/illformed/entities/encoding suites), from PyPI with pip.
+version="$(python3 -c 'import feedparser; print(feedparser.__version__)')"
+if pip download --quiet --no-deps --no-binary :all: "feedparser==$version" -d "$work/sdist" 2>/dev/null; then
+  tar xzf "$work"/sdist/feedparser-*.tar.gz -C "$work/sdist"
+  mkdir -p "$work/fp"
+  (cd "$work"/sdist/feedparser-*/tests &&
+    find wellformed illformed entities encoding -name '*.xml' | while read -r f; do
+      cp "$f" "$work/fp/$(echo "$f" | tr '/' '_')"
+    done)
+  "$dump" "$work"/fp/* >"$work/fp.jsonl"
+  echo "feedparser's own test feeds:" >&2
+  python3 "$root/bench/feedparser/compare.py" "$work/fp.jsonl" "$work"/fp/*
+fi

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 use url::Url;
 
-use crate::recover::recover_xml;
+use crate::recover::{recover_xml, upgrade_dialect};
 
 /// Prefix our id generator gives entries whose feed supplied no guid/id.
 const MISSING_ID_MARKER: &str = "\u{0}herald-missing-id";
@@ -113,6 +113,12 @@ pub fn parse_feed(
     } else {
         utf8
     };
+    // Atom 0.3, and RSS without a version feed-rs knows or without a channel, as feedparser
+    // reads them.
+    let utf8 = match upgrade_dialect(&utf8) {
+        Cow::Borrowed(_) => utf8,
+        Cow::Owned(upgraded) => Cow::Owned(upgraded),
+    };
     let feed = match parser().parse(utf8.as_bytes()) {
         Ok(feed) => feed,
         // Ill-formed XML: repaired as feedparser's loose parser would read it, then parsed
@@ -211,19 +217,6 @@ fn non_permalink_guids(text: &str) -> HashSet<String> {
     found
 }
 
-/// Link relations that never name the entry's own page.
-const NOT_THE_ENTRY: &[&str] = &[
-    "enclosure",
-    "self",
-    "edit",
-    "edit-media",
-    "replies",
-    "hub",
-    "license",
-    "payment",
-    "via",
-];
-
 fn raw_item(
     entry: feed_rs::model::Entry,
     feed_language: Option<&str>,
@@ -238,23 +231,17 @@ fn raw_item(
         }
     });
     let guid = (!entry.id.is_empty() && entry.id != MISSING_ID_MARKER).then(|| entry.id.clone());
-    // `rel="alternate"` (feed-rs gives a link without `rel` that relation) first, then any
-    // link that is not an enclosure or another relation of the feed's machinery; else a
-    // permalink guid, or an Atom id that is an http(s) URL.
+    // `rel="alternate"` (feed-rs gives a link without `rel` that relation), never an
+    // enclosure, a `related` page or an RSS `<comments>` link (feed-rs gives those a target),
+    // as feedparser chooses; else a permalink guid, or an Atom id that is an http(s) URL.
     let link = entry
         .links
         .iter()
+        .filter(|l| l.target.is_none())
         .find(|l| {
             l.rel
                 .as_deref()
                 .is_none_or(|r| r.eq_ignore_ascii_case("alternate"))
-        })
-        .or_else(|| {
-            entry.links.iter().find(|l| {
-                l.rel
-                    .as_deref()
-                    .is_none_or(|r| !NOT_THE_ENTRY.iter().any(|n| r.eq_ignore_ascii_case(n)))
-            })
         })
         .map(|l| l.href.clone())
         .filter(|href| !href.trim().is_empty())

@@ -189,7 +189,11 @@ fn markup<'a>(rest: &'a str, out: &mut String, open: &mut Vec<String>) -> &'a st
             attr_rest = &attr_rest[c.len_utf8()..];
         }
     }
-    out.push_str(&attrs.replace("type=\"text/plain\"", "type=\"text\""));
+    out.push_str(
+        &attrs
+            .replace("type=\"text/plain\"", "type=\"text\"")
+            .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\""),
+    );
     out.push('>');
     if !self_closing {
         open.push(name.to_owned());
@@ -253,5 +257,184 @@ mod tests {
             recover_xml("<title type=\"text/plain\">a</title>"),
             "<title type=\"text\">a</title>"
         );
+    }
+}
+
+/// The Atom 0.3 namespace (2003), still served by some old publishing systems.
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
+
+/// RSS versions feed-rs reads; any other (or none) is read as RSS 2.0, as feedparser does.
+const KNOWN_RSS_VERSIONS: [&str; 3] = ["2.0", "0.91", "0.92"];
+
+/// Rewrites feed dialects feed-rs does not read into ones it does, as feedparser reads them:
+/// Atom 0.3 becomes Atom 1.0 (namespace, `issued`/`modified`/`tagline`/`copyright`, escaped and
+/// XML modes); an `<rss>` root without a version feed-rs knows reads as 2.0, and one whose
+/// items sit outside a `<channel>` gets one. Anything else is returned as it is.
+pub fn upgrade_dialect(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some((start, end, name)) = root_tag(text) else {
+        return Cow::Borrowed(text);
+    };
+    let tag = &text[start..end];
+    if name == "feed" && text.contains(ATOM_03_NS) {
+        let mut out = text.replace(ATOM_03_NS, "http://www.w3.org/2005/Atom");
+        for (old, new) in [
+            ("issued", "published"),
+            ("modified", "updated"),
+            ("tagline", "subtitle"),
+            ("copyright", "rights"),
+        ] {
+            out = out
+                .replace(&format!("<{old}>"), &format!("<{new}>"))
+                .replace(&format!("<{old} "), &format!("<{new} "))
+                .replace(&format!("</{old}>"), &format!("</{new}>"));
+        }
+        for (old, new) in [
+            (r#"type="text/html" mode="escaped""#, r#"type="html""#),
+            (r#"mode="escaped" type="text/html""#, r#"type="html""#),
+            (
+                r#"type="application/xhtml+xml" mode="xml""#,
+                r#"type="xhtml""#,
+            ),
+            (
+                r#"mode="xml" type="application/xhtml+xml""#,
+                r#"type="xhtml""#,
+            ),
+            (r#"type="application/xhtml+xml""#, r#"type="xhtml""#),
+            (r#"type="text/plain""#, r#"type="text""#),
+            (r#"mode="escaped""#, ""),
+            (r#"mode="xml""#, ""),
+        ] {
+            out = out.replace(old, new);
+        }
+        return Cow::Owned(out);
+    }
+    if name != "rss" {
+        return Cow::Borrowed(text);
+    }
+    let version = attribute(tag, "version");
+    let known = version.is_some_and(|v| KNOWN_RSS_VERSIONS.contains(&v.trim()));
+    let has_channel = text.contains("<channel");
+    if known && has_channel {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    out.push_str(&text[..start]);
+    if known {
+        out.push_str(tag);
+    } else {
+        let without = match version {
+            Some(v) => tag.replacen(&format!("version=\"{v}\""), "", 1).replacen(
+                &format!("version='{v}'"),
+                "",
+                1,
+            ),
+            None => tag.to_owned(),
+        };
+        let (head, close) = match without.strip_suffix("/>") {
+            Some(head) => (head.to_owned(), "/>"),
+            None => (without.trim_end_matches('>').to_owned(), ">"),
+        };
+        out.push_str(head.trim_end());
+        out.push_str(" version=\"2.0\"");
+        out.push_str(close);
+    }
+    let body = &text[end..];
+    if has_channel {
+        out.push_str(body);
+    } else {
+        out.push_str("<channel>");
+        match body.rfind("</rss") {
+            Some(at) => {
+                out.push_str(&body[..at]);
+                out.push_str("</channel>");
+                out.push_str(&body[at..]);
+            }
+            None => {
+                out.push_str(body);
+                out.push_str("</channel>");
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The root element's start tag: its byte range and name (after declarations, comments and
+/// processing instructions).
+fn root_tag(text: &str) -> Option<(usize, usize, &str)> {
+    let mut at = 0;
+    loop {
+        let rest = &text[at..];
+        let open = rest.find('<')?;
+        let from = at + open;
+        let tail = &text[from..];
+        let skip = if tail.starts_with("<?") {
+            tail.find("?>").map(|e| e + 2)
+        } else if tail.starts_with("<!--") {
+            tail.find("-->").map(|e| e + 3)
+        } else if tail.starts_with("<!") {
+            tail.find('>').map(|e| e + 1)
+        } else {
+            let end = from + tail.find('>')? + 1;
+            let name_len = tail[1..]
+                .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                .unwrap_or(tail.len() - 1);
+            let name = &tail[1..1 + name_len];
+            let local = name.rsplit(':').next().unwrap_or(name);
+            return Some((from, end, local));
+        };
+        at = from + skip?;
+    }
+}
+
+/// The value of `name="…"` (or `'…'`) in a start tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let at = tag.find(&format!("{name}="))?;
+    let rest = &tag[at + name.len() + 1..];
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    Some(&value[..value.find(quote)?])
+}
+
+#[cfg(test)]
+mod dialect_tests {
+    use super::*;
+
+    #[test]
+    fn atom_03_reads_as_atom_10() {
+        let old = r#"<?xml version="1.0"?><feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title type="text/html" mode="escaped">&lt;b&gt;x&lt;/b&gt;</title><issued>2004-01-01T00:00:00Z</issued><modified>2004-01-02T00:00:00Z</modified></entry></feed>"#;
+        let new = upgrade_dialect(old);
+        assert!(new.contains("http://www.w3.org/2005/Atom"), "{new}");
+        assert!(new.contains(r#"<title type="html">"#), "{new}");
+        assert!(
+            new.contains("<published>2004-01-01T00:00:00Z</published>"),
+            "{new}"
+        );
+        assert!(
+            new.contains("<updated>2004-01-02T00:00:00Z</updated>"),
+            "{new}"
+        );
+    }
+
+    #[test]
+    fn rss_without_a_known_version_or_channel_reads_as_rss_20() {
+        assert_eq!(
+            upgrade_dialect("<!-- c --><rss>\n<item><title>a</title></item>\n</rss>"),
+            "<!-- c --><rss version=\"2.0\"><channel>\n<item><title>a</title></item>\n</channel></rss>"
+        );
+        assert_eq!(
+            upgrade_dialect("<rss version=\"0.93\"><channel></channel></rss>"),
+            "<rss version=\"2.0\"><channel></channel></rss>"
+        );
+        let fine = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel></channel></rss>";
+        assert!(matches!(
+            upgrade_dialect(fine),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"></feed>";
+        assert!(matches!(
+            upgrade_dialect(atom),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -182,3 +182,22 @@ fn an_untitled_entry_gets_a_headline_and_is_marked() {
     let titled = &read("xml_base.rss")[0];
     assert!(!titled.as_ref().expect("kept").title_derived);
 }
+
+#[test]
+fn atom_03_and_versionless_rss_are_read_as_feedparser_reads_them() {
+    assert_eq!(
+        pairs("atom03.atom"),
+        [
+            pair("Ferry service resumes", Some("https://old.example/ferry")),
+            pair("Plain old title", Some("https://old.example/plain")),
+        ]
+    );
+    // A comments page is not the entry's link.
+    assert_eq!(
+        pairs("rss_no_version.rss"),
+        [
+            pair("Versionless item", Some("https://nover.example/1")),
+            pair("Only comments", None),
+        ]
+    );
+}
