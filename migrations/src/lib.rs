@@ -38,6 +38,7 @@ mod m20261126_000031_create_article_search;
 mod m20261126_000032_create_comments;
 mod m20261126_000033_index_articles_story_source;
 mod m20261127_000040_fanout_writes_without_row_locks;
+mod m20261207_000050_create_delivery_retries;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000032_create_comments::Migration),
             Box::new(m20261126_000033_index_articles_story_source::Migration),
             Box::new(m20261127_000040_fanout_writes_without_row_locks::Migration),
+            Box::new(m20261207_000050_create_delivery_retries::Migration),
         ]
     }
 }

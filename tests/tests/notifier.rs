@@ -498,6 +498,87 @@ async fn transient_failures_are_retried_without_stalling_the_others() {
 }
 
 #[tokio::test]
+async fn a_hanging_and_a_throttled_endpoint_do_not_hold_up_the_next_alert() {
+    // One worker, and a sender timeout far longer than the test: if a batch waited on the bad
+    // endpoints, the second alert could not reach anyone for 30 s.
+    let room = Newsroom::start_with(|config| {
+        config.push.webpush.timeout_seconds = 20;
+        config.push.fanout.workers = 1;
+        config.push.fanout.first_attempt_timeout_ms = 500;
+        config.push.fanout.retry_max_seconds = 2;
+        config.push.fanout.breaker_failures = 0;
+    })
+    .await;
+    let hanging = room.browser(&room.reader("world").await).await;
+    let throttled = room.browser(&room.reader("world").await).await;
+    let mut healthy = Vec::new();
+    for _ in 0..10 {
+        healthy.push(room.browser(&room.reader("world").await).await);
+    }
+    room.push.script(&hanging.id, vec![Scripted::Hang; 50]);
+    room.push
+        .script(&throttled.id, vec![Scripted::retry_after(429, 86_400); 50]);
+
+    let first = room
+        .send(json!({"title": "First", "url": "https://herald.example/1", "topics": ["world"], "ttl_seconds": 600}))
+        .await;
+    let second_sent = Instant::now();
+    let second = room
+        .send(json!({"title": "Second", "url": "https://herald.example/2", "topics": ["world"], "ttl_seconds": 600}))
+        .await;
+    for sub in &healthy {
+        room.until_delivered(sub, Duration::from_secs(5)).await;
+    }
+    let took = second_sent.elapsed();
+    for sub in &healthy {
+        let titles: Vec<Value> = room
+            .delivered(sub)
+            .iter()
+            .map(|p| p["title"].clone())
+            .collect();
+        assert!(titles.contains(&json!("Second")), "{}: {titles:?}", sub.id);
+    }
+    assert!(
+        took < Duration::from_secs(5),
+        "the second alert reached every healthy device {took:?} after it was sent"
+    );
+    // Retry-After: 86400 is capped at retry_max_seconds (2): the throttled endpoint is asked
+    // again within seconds, not tomorrow.
+    let asked = Instant::now();
+    while room.push.received_for(&throttled.id).len() < 3 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the throttled device was not retried within the cap"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The two bad devices keep the alerts sending (their retries wait in the queue) until the
+    // TTL runs out; cancelling ends them and their retries at once.
+    for id in [&first, &second] {
+        let status = room.status(id).await;
+        assert_eq!(status["state"], "sending", "{status}");
+        assert_eq!(status["sent"], 10, "{status}");
+        let response = room
+            .call(
+                Method::DELETE,
+                &format!("/v1/admin/alerts/{id}"),
+                &room.editor,
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = room.push.received_for(&throttled.id).len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        room.push.received_for(&throttled.id).len(),
+        asked,
+        "a cancelled alert's retries stopped"
+    );
+}
+
+#[tokio::test]
 async fn a_gone_device_is_pruned_and_later_alerts_skip_it() {
     let room = Newsroom::start().await;
     let reader = room.reader("world").await;

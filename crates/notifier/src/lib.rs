@@ -1,5 +1,6 @@
 //! Alert triggers, the durable fan-out queue, and the Web Push, FCM and APNs senders.
 
+pub mod breaker;
 pub mod config;
 pub mod fanout;
 pub mod send;
