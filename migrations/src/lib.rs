@@ -38,7 +38,8 @@ mod m20261126_000031_create_article_search;
 mod m20261126_000032_create_comments;
 mod m20261126_000033_index_articles_story_source;
 mod m20261127_000040_fanout_writes_without_row_locks;
-mod m20261207_000050_create_delivery_retries;
+mod m20261207_000050_create_websub_and_source_health;
+mod m20261207_000051_create_delivery_retries;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -67,7 +68,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000032_create_comments::Migration),
             Box::new(m20261126_000033_index_articles_story_source::Migration),
             Box::new(m20261127_000040_fanout_writes_without_row_locks::Migration),
-            Box::new(m20261207_000050_create_delivery_retries::Migration),
+            Box::new(m20261207_000050_create_websub_and_source_health::Migration),
+            Box::new(m20261207_000051_create_delivery_retries::Migration),
         ]
     }
 }

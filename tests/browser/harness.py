@@ -85,10 +85,17 @@ def origin_of(url: str) -> str:
 class Harness:
     """One Chromium with a fresh profile; pages and contexts opened through it are watched."""
 
-    def __init__(self, url: str | None = None, *, headless: bool = True):
+    def __init__(self, url: str | None = None, *, headless: bool = True,
+                 timezone_id: str | None = None, locale: str | None = None,
+                 javascript: bool = True):
         self.base_url = (url or base_url()).rstrip("/")
         self.origin = origin_of(self.base_url)
         self.headless = headless
+        # The browser's time zone and locale (Chromium's own when None).
+        self.timezone_id = timezone_id
+        self.locale = locale
+        # False: pages run no script at all (to check they read without it).
+        self.javascript = javascript
         # Console errors and page errors: [(where, text)].
         self.errors: list[tuple[str, str]] = []
         # Requests to other origins, blocked: [url].
@@ -98,6 +105,7 @@ class Harness:
         # Substrings of console errors that are expected (e.g. a deliberate 401).
         self.allowed_errors: list[str] = []
         self._profile: str | None = None
+        self._others: list = []
         self._playwright = None
         self.browser = None
         self.context = None
@@ -111,31 +119,49 @@ class Harness:
             raise SystemExit(f"playwright is not installed ({err}); {SETUP_HINT}")
         if not os.path.exists(CHROMIUM):
             raise SystemExit(f"{CHROMIUM} is missing; {SETUP_HINT}")
-        self._profile = tempfile.mkdtemp(prefix="herald-chromium-")
         self._playwright = sync_playwright().start()
+        self._profile = tempfile.mkdtemp(prefix="herald-chromium-")
+        self.context = self._launch(self._profile, self.javascript)
+        self.browser = self.context.browser
+        return self
+
+    def _launch(self, profile: str, javascript: bool):
         args = list(CHROMIUM_ARGS)
         if not self.headless:
             args.remove("--headless")
         # A persistent context: service workers, IndexedDB and permissions behave as in a
         # real profile, and the profile directory is fresh for every run.
-        self.context = self._playwright.chromium.launch_persistent_context(
-            self._profile,
+        context = self._playwright.chromium.launch_persistent_context(
+            profile,
             executable_path=CHROMIUM,
             headless=self.headless,
             args=args,
             base_url=self.base_url,
             viewport=PHONE,
-            service_workers="allow",
+            service_workers="allow" if javascript else "block",
+            java_script_enabled=javascript,
+            **({"timezone_id": self.timezone_id} if self.timezone_id else {}),
+            **({"locale": self.locale} if self.locale else {}),
         )
-        self.browser = self.context.browser
-        self.context.route("**/*", self._route)
-        self.context.on("page", self._watch)
-        for page in self.context.pages:
+        context.route("**/*", self._route)
+        context.on("page", self._watch)
+        for page in context.pages:
             self._watch(page)
-        return self
+        return context
+
+    def other_browser(self, *, javascript: bool = True):
+        """A second Chromium with its own fresh profile, watched like the first (errors,
+        foreign requests), e.g. with scripts off; closed with the harness."""
+        profile = tempfile.mkdtemp(prefix="herald-chromium-")
+        context = self._launch(profile, javascript)
+        self._others.append((context, profile))
+        return context
 
     def __exit__(self, *exc) -> None:
         try:
+            for context, profile in self._others:
+                context.close()
+                shutil.rmtree(profile, ignore_errors=True)
             if self.context is not None:
                 self.context.close()
         finally:
@@ -260,6 +286,13 @@ class Harness:
                                    data: n.data}));
         }""")
 
+    def wait_js(self, page, script: str, arg: Any = None, what: str | None = None,
+                timeout_s: float = 10.0):
+        """Polls the function `script` (e.g. "() => navigator.serviceWorker.controller") in
+        the page until it returns something truthy. Use it instead of `page.wait_for_function`,
+        which evaluates strings and so cannot run under a CSP without 'unsafe-eval'."""
+        return self.wait_for(page, lambda: page.evaluate(script, arg), what or script, timeout_s)
+
     def wait_for(self, page, probe: Callable[[], Any], what: str, timeout_s: float = 10.0):
         """Polls `probe` until it returns something truthy; fails naming `what`."""
         deadline = time.time() + timeout_s
@@ -272,12 +305,12 @@ class Harness:
         raise CheckFailed(f"timed out waiting for {what} (last: {last!r})")
 
 
-def run(test: Callable[[Harness], None], *, url: str | None = None) -> None:
-    """Runs `test` with a fresh harness, checks the browser stayed clean, prints PASS or the
-    failure, and exits 0 or 1."""
+def run(test: Callable[[Harness], None], *, url: str | None = None, **options) -> None:
+    """Runs `test` with a fresh harness (`options` go to `Harness`, e.g. `timezone_id`),
+    checks the browser stayed clean, prints PASS or the failure, and exits 0 or 1."""
     started = time.time()
     try:
-        with Harness(url) as h:
+        with Harness(url, **options) as h:
             try:
                 test(h)
                 h.assert_clean()

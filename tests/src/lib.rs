@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod browser;
 pub mod oidc;
+pub mod websub_hub;
 
 /// The topics every test app knows, and no publishers.
 pub const TEST_CATALOG: &str = r#"

@@ -76,6 +76,14 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs/redoc.standalone.js"), // the script `/docs` runs
     ("POST", "/v1/me/password"),          // password change for full accounts
     ("GET", "/v1/admin/sources/{id}"),    // one source with its health
+    // The newsroom console (issue #17):
+    ("POST", "/v1/admin/alerts/estimate"), // audience estimate before sending
+    ("GET", "/v1/admin/alerts"),           // alert history
+    ("GET", "/v1/admin/alerts/{id}/opens"), // opens over time
+    ("GET", "/v1/admin/stories"),          // stories with breaking marks
+    // WebSub (issue #22):
+    ("GET", "/websub/{source}/{token}"), // a hub's verification of intent
+    ("POST", "/websub/{source}/{token}"), // a hub's content distribution
 ];
 
 const METHODS: &[&str] = &[

@@ -28,6 +28,15 @@ pub struct HttpConfig {
     /// `/readyz` of a process with a background role (ingest, notifier) fails when that
     /// role's loop has not reached the database for this many seconds.
     pub ready_stall_seconds: u64,
+    /// The address the api role is reached at from outside (e.g. `https://news.example.com`),
+    /// used for WebSub callback URLs; unset, WebSub stays off and each source's health says so.
+    pub public_url: Option<url::Url>,
+    /// Largest feed body a WebSub hub may push, in bytes; larger ones get 413.
+    pub websub_max_body_bytes: usize,
+    /// Accept WebSub deliveries signed with HMAC-SHA1 (sha256 or stronger are always accepted).
+    pub websub_accept_sha1: bool,
+    /// Pushed bodies one source may have waiting for ingestion; more get 429 (the hub retries).
+    pub websub_max_backlog: u64,
 }
 
 /// `trust_forwarded_for` as a count of trusted proxies, or as the boolean it used to be.
@@ -55,6 +64,10 @@ impl Default for HttpConfig {
             trust_forwarded_for: 0,
             read_cache_ms: 1000,
             ready_stall_seconds: 30,
+            public_url: None,
+            websub_max_body_bytes: 4 * 1024 * 1024,
+            websub_accept_sha1: false,
+            websub_max_backlog: 100,
         }
     }
 }

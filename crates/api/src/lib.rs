@@ -22,6 +22,7 @@ mod openapi;
 mod reading;
 mod session;
 mod state;
+mod websub;
 
 pub use audience::MAX_DEVICES_PER_USER;
 pub use cache::ReadCache;
@@ -75,4 +76,5 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(newsroom::router())
         .merge(reading::router())
         .merge(comments::router())
+        .merge(websub::router())
 }

@@ -527,11 +527,15 @@ struct NewsroomStoryBody {
     breaking: bool,
     /// Some alert was made about it.
     alerted: bool,
-    /// Not breaking yet, updated within its topic's window and at most one publisher short
-    /// of the topic's `min_sources`.
+    /// Not breaking yet and one publisher short of a topic's breaking rule (distinct
+    /// publishers with an article published within the rule's window, as the ingest counts).
     near_breaking: bool,
-    /// The lowest `min_sources` among its topics' breaking rules.
+    /// The rule nearest to firing among its topics': publishers it needs...
     min_sources: Option<u32>,
+    /// ...publishers with an article in its window now...
+    publishers_in_window: u32,
+    /// ...and its window in minutes.
+    window_minutes: Option<u32>,
 }
 
 /// One page of the newsroom's stories.
@@ -629,6 +633,8 @@ async fn newsroom_stories(
                 alerted: s.alerted,
                 near_breaking: s.near_breaking,
                 min_sources: s.min_sources,
+                publishers_in_window: s.publishers_in_window,
+                window_minutes: s.window_minutes,
             })
             .collect(),
         next_cursor,

@@ -63,7 +63,8 @@ const DOCS_HTML: &str = include_str!("../assets/docs.html");
         (name = "comments", description = "Readers' comments on articles"),
         (name = "devices", description = "Devices, followed topics, alert preferences and the alert inbox"),
         (name = "newsroom", description = "Editors: breaking alerts and publishers' feeds"),
-        (name = "operations", description = "Probes, metrics and this documentation")
+        (name = "operations", description = "Probes, metrics and this documentation"),
+        (name = "websub", description = "The WebSub callback hubs verify subscriptions at and deliver feeds to")
     )
 )]
 pub(crate) struct ApiDoc;

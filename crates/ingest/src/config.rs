@@ -44,6 +44,41 @@ pub struct IngestConfig {
     pub global_concurrency: usize,
     /// How long a claimed feed stays leased to one ingest worker.
     pub lease_seconds: u64,
+    /// WebSub push ingest (`[ingest.websub]`).
+    pub websub: WebSubConfig,
+}
+
+/// WebSub: subscribe to the hubs feeds advertise, so new items arrive in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSubConfig {
+    /// Subscribe to a feed's hub when it advertises one (and `http.public_url` is set).
+    pub enabled: bool,
+    /// The lease asked of hubs; a hub may grant another.
+    pub lease_seconds: u64,
+    /// Renew this long before the lease runs out (at most half of the granted lease).
+    pub renew_before_seconds: u64,
+    /// The safety-net poll interval of a feed whose hub delivers (a longer one than usual).
+    pub poll_interval_seconds: u64,
+    /// Wait this long before asking again a hub that refused, failed or never verified.
+    pub retry_seconds: u64,
+    /// The api role's public base URL, which the binary copies from `http.public_url`; not a
+    /// key of its own. Unset, WebSub stays off.
+    #[serde(skip)]
+    pub public_url: Option<url::Url>,
+}
+
+impl Default for WebSubConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lease_seconds: 10 * 86_400,
+            renew_before_seconds: 86_400,
+            poll_interval_seconds: 3_600,
+            retry_seconds: 3_600,
+            public_url: None,
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -62,6 +97,7 @@ impl Default for IngestConfig {
             per_host_concurrency: 2,
             global_concurrency: 32,
             lease_seconds: 120,
+            websub: WebSubConfig::default(),
         }
     }
 }

@@ -177,6 +177,8 @@ fn error_chain(error: &dyn StdError) -> String {
 }
 
 /// The result of one fetch.
+// Made and moved once per fetch; boxing the common variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FetchOutcome {
     /// A 2xx answer with its (decompressed) body.
@@ -191,6 +193,8 @@ pub enum FetchOutcome {
         final_url: Url,
         /// Freshness hints for scheduling.
         caching: CacheHints,
+        /// The `Link` headers (RFC 8288), where WebSub hubs may be advertised.
+        links: Vec<String>,
     },
     /// A 304: the feed has not changed since the validators were issued.
     NotModified {
@@ -320,6 +324,14 @@ impl Fetcher {
             last_modified: header(LAST_MODIFIED),
         };
         let final_url = response.url().clone();
+        let links: Vec<String> = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .take(16)
+            .map(str::to_owned)
+            .collect();
 
         let limit = self.max_body_bytes;
         // Known only when the body is not compressed; a compressed body is checked as it inflates.
@@ -350,7 +362,26 @@ impl Fetcher {
             validators: new_validators,
             final_url,
             caching,
+            links,
         }
+    }
+
+    /// POSTs a form to `url` (a WebSub hub) with the same guarded client; the status, or why
+    /// no answer came.
+    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)]) -> Result<u16, FetchError> {
+        guard::check_url(url, &self.policy).map_err(FetchError::from)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .client
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| FetchError::from_reqwest(&e))?;
+        Ok(response.status().as_u16())
     }
 }
 

@@ -12,3 +12,4 @@ pub mod policy;
 pub mod scheduler;
 pub mod text;
 pub mod topics;
+pub mod websub;

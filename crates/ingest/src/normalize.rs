@@ -54,6 +54,8 @@ pub struct NormalizedArticle {
     pub canonical_url: Option<Url>,
     /// Plain-text headline.
     pub title: String,
+    /// The feed gave no title: the headline was made from the summary or the link.
+    pub title_derived: bool,
     /// Plain-text summary of at most [`SUMMARY_MAX_CHARS`] characters.
     pub summary: Option<String>,
     /// Sanitised HTML body.
@@ -99,12 +101,20 @@ pub fn normalize_item(
                 .map(plain_text)
                 .filter(|t| !t.is_empty())
         });
-    let mut title = item.title.as_deref().map(plain_text).unwrap_or_default();
-    if title.is_empty() {
-        // A title-less item (allowed in RSS) borrows the start of its text.
+    let mut title = item
+        .title
+        .as_deref()
+        .map(|t| title_text(t, item.title_is_text))
+        .unwrap_or_default();
+    let title_derived = title.is_empty();
+    if title_derived {
+        // A title-less item (allowed in RSS) gets a readable headline: the first sentence of
+        // its text, else its link.
         title = text
             .as_deref()
-            .map(|t| truncate_at_word(t, 120))
+            .map(first_sentence)
+            .filter(|t| !t.is_empty())
+            .or_else(|| canonical_url.as_ref().map(link_headline))
             .unwrap_or_default();
     }
     if title.is_empty() && canonical_url.is_none() {
@@ -131,6 +141,7 @@ pub fn normalize_item(
         guid: item.guid.clone(),
         canonical_url,
         title,
+        title_derived,
         summary,
         content_html,
         image_url,
@@ -146,6 +157,62 @@ pub fn normalize_item(
             .map(|l| l.trim().to_lowercase())
             .filter(|l| !l.is_empty()),
     })
+}
+
+/// A headline from an item's text: its first sentence, cut at a word within 120 characters.
+fn first_sentence(text: &str) -> String {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| {
+            matches!(c, '.' | '!' | '?' | '\u{3002}')
+                && text[i + c.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+                && i > 0
+        })
+        .map_or(text.len(), |(i, c)| i + c.len_utf8());
+    truncate_at_word(text[..end].trim(), 120)
+}
+
+/// A headline from a link: its host and path, readable (`example.com/2024/story-title`).
+fn link_headline(url: &Url) -> String {
+    let path = url.path().trim_end_matches('/');
+    let readable = percent_decode(path);
+    format!("{}{}", url.host_str().unwrap_or_default(), readable)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A feed title as plain text: a title typed as text keeps its literal `<` and `>`; an HTML
+/// one (Atom `type="html"`, or an RSS title that looks like markup) is stripped of its tags.
+pub fn title_text(title: &str, typed_text: bool) -> String {
+    if typed_text {
+        collapse_whitespace(title)
+    } else {
+        plain_text(title)
+    }
 }
 
 /// The identity of an item within a source, independent of the source id.

@@ -20,6 +20,10 @@ pub struct ParsedFeed {
     pub ttl_minutes: Option<u32>,
     /// The feed's entries, in document order.
     pub items: Vec<RawItem>,
+    /// WebSub hubs the feed advertises (`<link rel="hub">`, `<atom:link rel="hub">`), absolute.
+    pub hubs: Vec<Url>,
+    /// The feed's own URL as it states it (`rel="self"`), absolute: the WebSub topic.
+    pub self_url: Option<Url>,
 }
 
 /// Where an image reference came from.
@@ -51,6 +55,9 @@ pub struct RawItem {
     pub link: Option<String>,
     /// Title, possibly containing HTML or entities.
     pub title: Option<String>,
+    /// The title is typed as plain text (Atom `type="text"`, or an RSS title without markup):
+    /// its `<` and `>` are literal characters.
+    pub title_is_text: bool,
     /// Description / summary, possibly HTML.
     pub summary_html: Option<String>,
     /// Full content (`content:encoded`, Atom content), possibly HTML.
@@ -104,21 +111,62 @@ pub fn parse_feed(
         .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
         .filter_map(|l| feed_url.join(&l.href).ok())
         .find(|u| matches!(u.scheme(), "http" | "https"));
+    let rel_links = |rel: &str| -> Vec<Url> {
+        feed.links
+            .iter()
+            .filter(|l| {
+                l.rel
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(rel))
+            })
+            .filter_map(|l| feed_url.join(l.href.trim()).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .collect()
+    };
+    let hubs = rel_links("hub");
+    let self_url = rel_links("self").into_iter().next();
     let feed_language = feed.language.clone();
+    let atom = feed.feed_type == feed_rs::model::FeedType::Atom;
     let items = feed
         .entries
         .into_iter()
-        .map(|entry| raw_item(entry, feed_language.as_deref()))
+        .map(|entry| raw_item(entry, feed_language.as_deref(), atom))
         .collect();
     Ok(ParsedFeed {
         title: feed.title.map(|t| t.content),
         site_url,
         ttl_minutes: feed.ttl,
         items,
+        hubs,
+        self_url,
     })
 }
 
-fn raw_item(entry: feed_rs::model::Entry, feed_language: Option<&str>) -> RawItem {
+/// Whether a title an RSS feed typed as nothing looks like HTML, as feedparser decides it: a
+/// closing tag, or a character reference (which the XML parser has already decoded once).
+fn looks_like_html(text: &str) -> bool {
+    let has_close_tag = text.match_indices("</").any(|(at, _)| {
+        let rest = &text[at + 2..];
+        let name_len = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        name_len > 0 && rest[name_len..].starts_with('>')
+    });
+    let has_reference = text.match_indices('&').any(|(at, _)| {
+        let rest = &text[at + 1..];
+        let rest = rest.strip_prefix('#').unwrap_or(rest);
+        let name_len = rest.bytes().take_while(u8::is_ascii_alphanumeric).count();
+        name_len > 0 && rest[name_len..].starts_with(';')
+    });
+    has_close_tag || has_reference || text.contains("<br") || text.contains("<img")
+}
+
+fn raw_item(entry: feed_rs::model::Entry, feed_language: Option<&str>, atom: bool) -> RawItem {
+    let title_is_text = entry.title.as_ref().is_some_and(|t| {
+        if atom {
+            t.content_type.to_string().starts_with("text/plain")
+        } else {
+            !looks_like_html(&t.content)
+        }
+    });
     let guid = (!entry.id.is_empty() && entry.id != MISSING_ID_MARKER).then(|| entry.id.clone());
     let link = entry
         .links
@@ -166,6 +214,7 @@ fn raw_item(entry: feed_rs::model::Entry, feed_language: Option<&str>) -> RawIte
         guid,
         link,
         title: entry.title.map(|t| t.content),
+        title_is_text,
         summary_html: entry.summary.map(|t| t.content),
         content_html: entry.content.and_then(|c| c.body),
         media,

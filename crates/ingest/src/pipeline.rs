@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use herald_store::articles::{self, NewArticle, Refetched};
+use herald_store::source_health::EntryCounts;
 use herald_store::sources::Source;
 use herald_store::stories::{self, Added, BreakingEvent};
 use herald_store::topics::Topic;
@@ -38,13 +39,33 @@ pub enum PipelineError {
     Task(String),
 }
 
+impl IngestReport {
+    /// The entry counts a source's health adds up.
+    pub fn counts(&self, pushed: bool) -> EntryCounts {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        EntryCounts {
+            seen: wide(self.items),
+            ingested: wide(self.inserted),
+            updated: wide(self.updated),
+            duplicates: wide(self.unchanged),
+            refused_no_title_or_link: wide(self.skipped),
+            derived_titles: wide(self.derived_titles),
+            pushed: u64::from(pushed),
+        }
+    }
+}
+
 /// What ingesting one feed body did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestReport {
     /// Items in the feed.
     pub items: usize,
-    /// Items that could not be normalised (neither title nor link).
+    /// Items that could not be normalised (neither title nor link), refused.
     pub skipped: usize,
+    /// Why the last refused item was refused, naming it.
+    pub last_refusal: Option<String>,
+    /// New articles whose headline was made from their summary or link.
+    pub derived_titles: usize,
     /// New articles stored.
     pub inserted: usize,
     /// Known articles whose title, summary, body or image changed.
@@ -65,6 +86,21 @@ pub struct Prepared {
     articles: Vec<NormalizedArticle>,
     items: usize,
     ttl_minutes: Option<u32>,
+    last_refusal: Option<String>,
+    hubs: Vec<Url>,
+    self_url: Option<Url>,
+}
+
+impl Prepared {
+    /// The WebSub hubs the feed advertises.
+    pub fn hubs(&self) -> &[Url] {
+        &self.hubs
+    }
+
+    /// The feed's own URL as it states it (`rel="self"`).
+    pub fn self_url(&self) -> Option<&Url> {
+        self.self_url.as_ref()
+    }
 }
 
 /// Parses and normalises one fetched body on a blocking thread: CPU work that needs no shared
@@ -79,15 +115,27 @@ pub async fn prepare(
     tokio::task::spawn_blocking(move || {
         let parsed = parse_feed(&body, content_type.as_deref(), &base, fetched_at)?;
         let base = parsed.site_url.clone().unwrap_or(base);
-        let articles = parsed
-            .items
-            .iter()
-            .filter_map(|item| normalize_item(item, &base, fetched_at).ok())
-            .collect();
+        let mut articles = Vec::with_capacity(parsed.items.len());
+        let mut last_refusal = None;
+        for (index, item) in parsed.items.iter().enumerate() {
+            match normalize_item(item, &base, fetched_at) {
+                Ok(article) => articles.push(article),
+                Err(err) => {
+                    let which = item
+                        .guid
+                        .as_deref()
+                        .map_or_else(|| format!("entry {}", index + 1), |g| format!("entry {g}"));
+                    last_refusal = Some(format!("{which}: {err}"));
+                }
+            }
+        }
         Ok(Prepared {
             articles,
             items: parsed.items.len(),
             ttl_minutes: parsed.ttl_minutes,
+            last_refusal,
+            hubs: parsed.hubs,
+            self_url: parsed.self_url,
         })
     })
     .await
@@ -172,10 +220,13 @@ impl Pipeline {
             articles,
             items,
             ttl_minutes,
+            last_refusal,
+            ..
         } = prepared;
         let mut report = IngestReport {
             items,
             skipped: items.saturating_sub(articles.len()),
+            last_refusal,
             ttl_minutes,
             ..IngestReport::default()
         };
@@ -239,6 +290,7 @@ impl Pipeline {
         });
         let published_at = new.published_at;
         let article_topics = new.topics.clone();
+        let title_derived = article.title_derived;
         let story =
             match stories::add_article(db, new, assignment.story, &assignment.merged).await? {
                 Added::Stored(story) => story,
@@ -248,6 +300,9 @@ impl Pipeline {
                 }
             };
         report.inserted += 1;
+        if title_derived {
+            report.derived_titles += 1;
+        }
         let now = Utc::now();
         report
             .breaking

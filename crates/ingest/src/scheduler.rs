@@ -6,10 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::Utc;
 use herald_store::articles;
+use herald_store::newsroom::PAUSED_OWNER;
+use herald_store::source_health;
 use herald_store::sources::{self, FetchRecord, Source};
 use herald_store::topics::Topic;
+use herald_store::websub::{Delivery, Subscription};
 use herald_store::{Db, Heartbeat, StoreError};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -20,8 +24,9 @@ use uuid::Uuid;
 use crate::cluster::ClusterConfig;
 use crate::config::IngestConfig;
 use crate::fetch::{ClientBuildError, FetchError, FetchOutcome, Fetcher, Validators};
-use crate::pipeline::{Pipeline, PipelineError, prepare};
+use crate::pipeline::{IngestReport, Pipeline, PipelineError, prepare};
 use crate::policy::{next_poll_after_error, next_poll_after_success};
+use crate::websub;
 
 /// How long the scheduler waits before looking for due feeds again when none were due.
 const IDLE_TICK: Duration = Duration::from_millis(500);
@@ -96,6 +101,7 @@ pub async fn run(
         stop: stop.clone(),
     });
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let pushed = tokio::spawn(ingest_pushed_bodies(shared.clone(), global.clone(), lease));
 
     while !stop.is_cancelled() {
         while let Some(joined) = tasks.try_join_next() {
@@ -144,11 +150,72 @@ pub async fn run(
             tracing::error!(error = %err, "a feed poll task panicked");
         }
     }
+    if let Err(err) = pushed.await {
+        tracing::error!(error = %err, "the pushed-body loop panicked");
+    }
     if let Err(err) = sources::release_leases(&shared.db, &shared.owner).await {
         tracing::warn!(error = %err, "cannot release feed leases");
     }
+    if let Err(err) = herald_store::websub::release_deliveries(&shared.db, &shared.owner).await {
+        tracing::warn!(error = %err, "cannot release pushed feed bodies");
+    }
     tracing::info!(owner = %shared.owner, "ingest stopped");
     Ok(())
+}
+
+/// How often the ingest role looks for bodies a WebSub hub pushed (one indexed read).
+const PUSH_TICK: Duration = Duration::from_millis(100);
+
+/// Takes the bodies WebSub hubs pushed to the api role, as soon as they are queued, and
+/// ingests them (sharing the fetch slots with polls) until `stop`.
+async fn ingest_pushed_bodies(shared: Arc<Shared>, global: Arc<Semaphore>, lease: Duration) {
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    while !shared.stop.is_cancelled() {
+        while let Some(joined) = tasks.try_join_next() {
+            if let Err(err) = joined {
+                tracing::error!(error = %err, "a pushed-body task panicked");
+            }
+        }
+        let now = Utc::now();
+        let free = global.available_permits() as u64;
+        let waiting = free > 0
+            && herald_store::websub::any_waiting(&shared.db, now)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "cannot look for pushed feed bodies");
+                    false
+                });
+        if waiting {
+            match herald_store::websub::lease_deliveries(
+                &shared.db,
+                &shared.owner,
+                now,
+                free,
+                lease,
+            )
+            .await
+            {
+                Ok(pushed) => {
+                    for delivery in pushed {
+                        let Ok(permit) = global.clone().acquire_owned().await else {
+                            break;
+                        };
+                        tasks.spawn(ingest_pushed(shared.clone(), delivery, permit));
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot claim pushed feed bodies"),
+            }
+        }
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            () = tokio::time::sleep(PUSH_TICK) => {}
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(err) = joined {
+            tracing::error!(error = %err, "a pushed-body task panicked");
+        }
+    }
 }
 
 /// Fetches and ingests one leased source, then records the outcome and releases the lease.
@@ -189,10 +256,14 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
             validators,
             final_url,
             caching,
+            links,
         } => {
+            let mut discovered = None;
             // Parsing runs outside the pipeline lock; only clustering and storing are serial.
             let ingested = match prepare(body, content_type, &final_url, now).await {
                 Ok(prepared) => {
+                    discovered =
+                        websub::discover(&links, prepared.hubs(), prepared.self_url(), &final_url);
                     // Stopping: leave the body; the released lease lets the next worker fetch it.
                     let mut pipeline = tokio::select! {
                         () = shared.stop.cancelled() => return,
@@ -216,6 +287,7 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                         elapsed_ms = (Utc::now() - started).num_milliseconds(),
                         "feed ingested"
                     );
+                    count_entries(&shared, &source, &report, false).await;
                     let next = next_poll_after_success(
                         &shared.config,
                         &report.item_times,
@@ -225,6 +297,22 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                         now,
                         &mut rand::rng(),
                     );
+                    let subscription = current_subscription(&shared, &source).await;
+                    let next = match subscription.as_ref().filter(|s| s.delivers(now)) {
+                        // The hub missed what this poll found: poll as usual until it delivers.
+                        Some(_) if report.inserted > 0 => {
+                            tracing::info!(
+                                source = %source.feed_url,
+                                missed = report.inserted,
+                                "the websub hub did not deliver items a poll found"
+                            );
+                            next
+                        }
+                        Some(sub) => {
+                            websub::relaxed_next_poll(&shared.config.websub, sub, next, now)
+                        }
+                        None => next,
+                    };
                     record(
                         &shared,
                         &source,
@@ -237,6 +325,8 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                         },
                     )
                     .await;
+                    maintain_subscription(&shared, &source, discovered, subscription.as_ref())
+                        .await;
                 }
                 Err(err) => {
                     record_error(&shared, &source, Some(200), err.to_string(), None).await;
@@ -257,6 +347,11 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                 now,
                 &mut rand::rng(),
             );
+            let subscription = current_subscription(&shared, &source).await;
+            let next = match subscription.as_ref().filter(|s| s.delivers(now)) {
+                Some(sub) => websub::relaxed_next_poll(&shared.config.websub, sub, next, now),
+                None => next,
+            };
             record(
                 &shared,
                 &source,
@@ -269,6 +364,14 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                 },
             )
             .await;
+            // Unchanged feed, unchanged hub: keep (or renew) what is subscribed.
+            let discovered = subscription.as_ref().and_then(|s| {
+                Some(websub::Discovery {
+                    hub: Url::parse(&s.hub_url).ok()?,
+                    topic: Url::parse(&s.topic_url).ok()?,
+                })
+            });
+            maintain_subscription(&shared, &source, discovered, subscription.as_ref()).await;
         }
         FetchOutcome::Throttled {
             retry_after,
@@ -283,6 +386,135 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                 _ => None,
             };
             record_error(&shared, &source, status, error.to_string(), retry_after).await;
+        }
+    }
+}
+
+async fn current_subscription(shared: &Shared, source: &Source) -> Option<Subscription> {
+    herald_store::websub::get(&shared.db, source.id)
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(source = %source.feed_url, error = %err, "cannot read the websub subscription");
+            None
+        })
+}
+
+/// Subscribes, renews or unsubscribes as the last poll calls for.
+async fn maintain_subscription(
+    shared: &Shared,
+    source: &Source,
+    discovered: Option<websub::Discovery>,
+    current: Option<&Subscription>,
+) {
+    let now = Utc::now();
+    let action = websub::decide(&shared.config.websub, discovered, current, now);
+    if action == websub::Action::Keep {
+        return;
+    }
+    let acted = websub::act(
+        &shared.db,
+        &shared.fetcher,
+        &shared.config.websub,
+        source.id,
+        action,
+        current,
+        now,
+    );
+    let acted = tokio::select! {
+        () = shared.stop.cancelled() => return,
+        acted = acted => acted,
+    };
+    if let Err(err) = acted {
+        tracing::warn!(source = %source.feed_url, error = %err, "cannot record a websub request");
+    }
+}
+
+/// Adds what one feed body's entries became to the source's health counters.
+async fn count_entries(shared: &Shared, source: &Source, report: &IngestReport, pushed: bool) {
+    let counted = source_health::add(
+        &shared.db,
+        source.id,
+        &report.counts(pushed),
+        report.last_refusal.as_deref(),
+        Utc::now(),
+    )
+    .await;
+    if let Err(err) = counted {
+        tracing::warn!(source = %source.feed_url, error = %err, "cannot count a feed's entries");
+    }
+}
+
+/// Ingests one pushed body through the same path as a poll, then removes it from the queue.
+async fn ingest_pushed(shared: Arc<Shared>, delivery: Delivery, _permit: OwnedSemaphorePermit) {
+    let finish = |why: &'static str| {
+        let shared = shared.clone();
+        async move {
+            if let Err(err) =
+                herald_store::websub::finish_delivery(&shared.db, delivery.id, &shared.owner).await
+            {
+                tracing::warn!(delivery = %delivery.id, error = %err, why, "cannot finish a websub delivery");
+            }
+        }
+    };
+    let source = match sources::get(&shared.db, delivery.source_id).await {
+        Ok(source) => source,
+        Err(err) => {
+            tracing::warn!(delivery = %delivery.id, error = %err, "pushed body of an unreadable source");
+            return;
+        }
+    };
+    if source.lease_owner.as_deref() == Some(PAUSED_OWNER) {
+        tracing::info!(source = %source.feed_url, "pushed body of a paused source dropped");
+        finish("paused").await;
+        return;
+    }
+    let base = match current_subscription(&shared, &source).await {
+        Some(sub) => Url::parse(&sub.topic_url).ok(),
+        None => None,
+    }
+    .or_else(|| Url::parse(&source.feed_url).ok());
+    let Some(base) = base else {
+        finish("no base URL").await;
+        return;
+    };
+    let now = Utc::now();
+    let prepared = match prepare(
+        Bytes::from(delivery.body.clone()),
+        delivery.content_type.clone(),
+        &base,
+        now,
+    )
+    .await
+    {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            tracing::warn!(source = %source.feed_url, error = %err, "pushed body is not a feed");
+            finish("unparsable").await;
+            return;
+        }
+    };
+    let mut pipeline = tokio::select! {
+        // Stopping: the lease runs out and another worker ingests the body.
+        () = shared.stop.cancelled() => return,
+        pipeline = shared.pipeline.lock() => pipeline,
+    };
+    match pipeline.store(&shared.db, &source, prepared, now).await {
+        Ok(report) => {
+            drop(pipeline);
+            tracing::info!(
+                source = %source.feed_url,
+                items = report.items,
+                inserted = report.inserted,
+                breaking = report.breaking.len(),
+                waited_ms = (Utc::now() - delivery.received_at).num_milliseconds(),
+                "pushed feed ingested"
+            );
+            count_entries(&shared, &source, &report, true).await;
+            finish("ingested").await;
+        }
+        // The lease runs out and the body is tried again.
+        Err(err) => {
+            tracing::warn!(source = %source.feed_url, error = %err, "cannot store a pushed feed")
         }
     }
 }

@@ -276,11 +276,13 @@ async fn conditional_get_round_trip() {
         validators,
         final_url,
         caching,
+        links,
     } = outcome
     else {
         panic!("expected Fetched, got {outcome:?}");
     };
     assert_eq!(&body[..], FEED.as_bytes());
+    assert!(links.is_empty(), "{links:?}");
     assert_eq!(
         content_type.as_deref(),
         Some("application/rss+xml; charset=utf-8")

@@ -213,6 +213,9 @@ struct Inner {
     owner: String,
     /// When this process last swept; shared by its workers, so they sweep once between them.
     last_sweep: std::sync::Mutex<Option<Instant>>,
+    /// When this process last looked for newly breaking stories (more often than it sweeps:
+    /// a breaking story is the one thing a reader is waiting for).
+    last_trigger: std::sync::Mutex<Option<Instant>>,
     /// Beats whenever a worker's lease attempt reached the database (for `/readyz`).
     heartbeat: Heartbeat,
     /// Circuit breakers per push-service origin, shared by the workers.
@@ -267,6 +270,7 @@ impl Fanout {
                 metrics,
                 owner: format!("notifier-{}", Uuid::new_v4().simple()),
                 last_sweep: std::sync::Mutex::new(None),
+                last_trigger: std::sync::Mutex::new(None),
                 heartbeat,
                 breakers: Breakers::new(
                     settings.breaker_failures,
@@ -307,6 +311,8 @@ impl Fanout {
         while !stop.is_cancelled() {
             if self.sweep_due() {
                 self.sweep().await;
+            } else if due(&self.inner.last_trigger, TRIGGER_EVERY) {
+                self.alert_breaking().await;
             }
             let current = match next.take() {
                 Some(prepared) => prepared,
@@ -368,27 +374,23 @@ impl Fanout {
 
     /// True, and the clock restarted, when no worker of this process swept in the last 2 s.
     fn sweep_due(&self) -> bool {
-        let mut last = self
-            .inner
-            .last_sweep
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(2));
-        if due {
-            *last = Some(Instant::now());
+        due(&self.inner.last_sweep, Duration::from_secs(2))
+    }
+
+    /// Queues alerts for newly breaking stories (a read when there are none).
+    async fn alert_breaking(&self) {
+        match crate::triggers::alert_breaking_stories(&self.inner.db, &self.inner.config).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(alerts = n, "breaking stories queued"),
+            Err(err) => tracing::warn!(error = %err, "cannot queue breaking stories"),
         }
-        due
     }
 
     /// Queues alerts for newly breaking stories, expires alerts past their TTL and refreshes the
     /// queue-depth gauge.
     async fn sweep(&self) {
         let db = &self.inner.db;
-        match crate::triggers::alert_breaking_stories(db, &self.inner.config).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(alerts = n, "breaking stories queued"),
-            Err(err) => tracing::warn!(error = %err, "cannot queue breaking stories"),
-        }
+        self.alert_breaking().await;
         match queue::expire_due(db, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(alerts = n, "alerts expired"),
@@ -994,6 +996,21 @@ fn lease_may_lapse(since_renewal: Duration, every: Duration, lease_for: Duration
 }
 
 /// Waits `wait`, or less when `stop` is cancelled.
+/// How often a notifier process looks for newly breaking stories between its sweeps.
+const TRIGGER_EVERY: Duration = Duration::from_millis(200);
+
+/// True, and the clock restarted, when `last` is at least `every` ago (or never).
+fn due(last: &std::sync::Mutex<Option<Instant>>, every: Duration) -> bool {
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let due = last.is_none_or(|at| at.elapsed() >= every);
+    if due {
+        *last = Some(Instant::now());
+    }
+    due
+}
+
 async fn pause(stop: &CancellationToken, wait: Duration) {
     tokio::select! {
         _ = stop.cancelled() => {}

@@ -21,6 +21,7 @@ pub mod reading;
 pub mod retries;
 mod secret;
 pub mod sessions;
+pub mod source_health;
 pub mod sources;
 pub mod stories;
 pub mod subscriptions;
@@ -28,6 +29,7 @@ pub mod testing;
 pub mod throttle;
 pub mod topics;
 pub mod users;
+pub mod websub;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
 pub(crate) use connect::begin_write;

@@ -23,10 +23,14 @@ pub struct NewsroomStory {
     pub story: Story,
     /// Some alert (editor's or automatic) was made about it.
     pub alerted: bool,
-    /// The lowest `min_sources` among its topics' breaking rules, if any topic has one.
+    /// The breaking rule of its topics nearest to firing: distinct publishers needed...
     pub min_sources: Option<u32>,
-    /// Not yet breaking, updated within its topic's window and one publisher (or fewer)
-    /// short of the topic's `min_sources` (SPEC §5 rule 3).
+    /// ...distinct publishers with an article published within that rule's window now...
+    pub publishers_in_window: u32,
+    /// ...and the window, in minutes.
+    pub window_minutes: Option<u32>,
+    /// Not breaking yet, and one publisher short of a topic's rule (SPEC §5 rule 3), counted
+    /// as the ingest counts it: distinct publishers with an article published in the window.
     pub near_breaking: bool,
 }
 
@@ -103,7 +107,7 @@ pub async fn stories(
         alert::Entity::find()
             .select_only()
             .column(alert::Column::StoryId)
-            .filter(alert::Column::StoryId.is_in(ids))
+            .filter(alert::Column::StoryId.is_in(ids.clone()))
             .into_tuple::<Option<Uuid>>()
             .all(db)
             .await?
@@ -121,26 +125,53 @@ pub async fn stories(
             (t.slug, (min, window))
         })
         .collect();
+    // Each publisher's newest article per story: one read for the whole page.
+    let mut newest: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
+    if !ids.is_empty() {
+        let rows: Vec<(Option<Uuid>, Uuid, Option<DateTime<Utc>>)> = article::Entity::find()
+            .select_only()
+            .column(article::Column::StoryId)
+            .column(article::Column::SourceId)
+            .column_as(
+                Expr::col(article::Column::PublishedAt).max(),
+                "published_at",
+            )
+            .filter(article::Column::StoryId.is_in(ids.clone()))
+            .group_by(article::Column::StoryId)
+            .group_by(article::Column::SourceId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (story_id, _, at) in rows {
+            if let (Some(story_id), Some(at)) = (story_id, at) {
+                newest.entry(story_id).or_default().push(at);
+            }
+        }
+    }
     let now = Utc::now();
     Ok(found
         .into_iter()
         .map(|story| {
-            let story_rules: Vec<(u32, u32)> = story
+            let times = newest.get(&story.id).map(Vec::as_slice).unwrap_or_default();
+            // (publishers still needed, min_sources, publishers in the window, window) per rule.
+            let nearest = story
                 .topics
                 .iter()
                 .filter_map(|t| rules.get(t).copied())
-                .filter(|(min, _)| *min > 0)
-                .collect();
-            let min_sources = story_rules.iter().map(|(min, _)| *min).min();
-            let near_breaking = story.breaking_at.is_none()
-                && story_rules.iter().any(|(min, window)| {
-                    story.source_count + 1 >= *min
-                        && story.updated_at + Duration::minutes(i64::from(*window)) >= now
-                });
+                .map(|(min, window)| {
+                    let since = now - Duration::minutes(i64::from(std::cmp::max(window, 1)));
+                    let recent = times.iter().filter(|at| **at >= since).count() as u32;
+                    let needed = std::cmp::max(min, 1);
+                    (needed.saturating_sub(recent), needed, recent, window)
+                })
+                .min();
             NewsroomStory {
                 alerted: alerted.contains(&story.id),
-                min_sources,
-                near_breaking,
+                min_sources: nearest.map(|n| n.1),
+                publishers_in_window: nearest.map_or(0, |n| n.2),
+                window_minutes: nearest.map(|n| n.3),
+                near_breaking: story.breaking_at.is_none()
+                    && nearest.is_some_and(|(missing, _, recent, _)| missing <= 1 && recent > 0),
                 story,
             }
         })
@@ -358,7 +389,8 @@ pub async fn paused(db: &DatabaseConnection) -> Result<HashSet<Uuid>, StoreError
 }
 
 /// Articles stored per day for each source, averaged over the last week (over its life when
-/// it is younger than a week).
+/// it is younger than a week, and over at least a day, so a feed's first fetch of its backlog
+/// does not read as a torrent).
 pub async fn items_per_day(db: &DatabaseConnection) -> Result<HashMap<Uuid, f64>, StoreError> {
     let now = Utc::now();
     let since = now - Duration::days(7);
@@ -384,8 +416,7 @@ pub async fn items_per_day(db: &DatabaseConnection) -> Result<HashMap<Uuid, f64>
         .into_iter()
         .map(|(id, n)| {
             let start = std::cmp::max(created.get(&id).copied().unwrap_or(since), since);
-            // At least an hour, so a feed's first fetch does not read as thousands a day.
-            let days = (std::cmp::max((now - start).num_seconds(), 3600) as f64) / 86_400.0;
+            let days = (std::cmp::max((now - start).num_seconds(), 86_400) as f64) / 86_400.0;
             (id, n as f64 / days)
         })
         .collect())

@@ -12,6 +12,9 @@ pub struct WebConfig {
     pub ios_app_url: Option<String>,
     /// The Play Store page of the Android app, linked from "Get the app" when set.
     pub android_app_url: Option<String>,
+    /// How long a public reader page (front page, topics, search, article, story) is kept in
+    /// memory and served to everyone asking for it, in milliseconds; 0 renders every request.
+    pub page_cache_ms: u64,
 }
 
 impl Default for WebConfig {
@@ -20,6 +23,7 @@ impl Default for WebConfig {
             site_name: "Herald".into(),
             ios_app_url: None,
             android_app_url: None,
+            page_cache_ms: 1000,
         }
     }
 }

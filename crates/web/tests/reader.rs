@@ -68,7 +68,9 @@ fn article(source_id: Uuid, title: &str, minutes_ago: i64) -> NewArticle {
         canonical_url: Some(format!("https://news.example/{tag}")),
         title: title.into(),
         summary: Some(format!("Summary of {title}")),
-        content_html: Some(format!("<p>Body of {title} &amp; more.</p><p>Second paragraph.</p>")),
+        content_html: Some(format!(
+            "<p>Body of {title} &amp; more.</p><p>Second paragraph.</p>"
+        )),
         image_url: None,
         author: None,
         language: None,
@@ -98,7 +100,11 @@ impl Site {
         let meridian = source(&db, "The Daily Meridian").await;
         let harbour = source(&db, "Harbour Times").await;
         let story = Uuid::now_v7();
-        let older = article(meridian, "Ceasefire talks resume <script>alert(1)</script>", 540);
+        let older = article(
+            meridian,
+            "Ceasefire talks resume <script>alert(1)</script>",
+            540,
+        );
         let newer = article(harbour, "Envoys welcome progress in peace talks", 10);
         let (older_id, newer_id) = (older.id, newer.id);
         herald_store::stories::add_article(&db, older, story, &[])
@@ -166,14 +172,20 @@ async fn the_front_page_lists_headlines_with_publisher_and_time_under_a_strict_p
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.header(header::CONTENT_TYPE).starts_with("text/html"));
     let csp = page.header(header::CONTENT_SECURITY_POLICY);
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe"), "{csp}");
     assert_eq!(page.header(header::CACHE_CONTROL), "no-cache");
     assert!(page.body.contains("Envoys welcome progress in peace talks"));
     assert!(page.body.contains("Harbour Times"));
     assert!(page.body.contains("10 minutes ago"));
     assert!(page.body.contains("<time datetime=\""));
-    assert!(page.body.contains(&format!("href=\"/articles/{}\"", site.newer)));
+    assert!(
+        page.body
+            .contains(&format!("href=\"/articles/{}\"", site.newer))
+    );
     // Landmarks, a canonical link, Open Graph, the manifest; no inline script.
     for needle in [
         "<main id=\"main\"",
@@ -188,8 +200,13 @@ async fn the_front_page_lists_headlines_with_publisher_and_time_under_a_strict_p
     }
     assert!(!page.body.contains("<script>"), "no inline script");
     // Feed text is text.
-    assert!(page.body.contains("Ceasefire talks resume &#60;script&#62;alert(1)&#60;/script&#62;")
-        || page.body.contains("Ceasefire talks resume &lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        page.body
+            .contains("Ceasefire talks resume &#60;script&#62;alert(1)&#60;/script&#62;")
+            || page
+                .body
+                .contains("Ceasefire talks resume &lt;script&gt;alert(1)&lt;/script&gt;")
+    );
 
     let etag = page.header(header::ETAG).to_string();
     assert!(!etag.is_empty());
@@ -205,7 +222,10 @@ async fn an_article_names_its_publisher_and_shows_related_coverage_from_another(
     let site = Site::start(WebConfig::default()).await;
     let page = site.get(&format!("/articles/{}", site.older)).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("<span class=\"source\">The Daily Meridian</span>"));
+    assert!(
+        page.body
+            .contains("<span class=\"source\">The Daily Meridian</span>")
+    );
     assert!(page.body.contains("9 hours ago"));
     assert!(page.body.contains("Body of Ceasefire talks resume"));
     assert!(page.body.contains("Second paragraph."));
@@ -213,9 +233,15 @@ async fn an_article_names_its_publisher_and_shows_related_coverage_from_another(
     let related = &page.body[page.body.find("Related coverage").unwrap()..];
     assert!(related.contains("Envoys welcome progress in peace talks"));
     assert!(related.contains("Harbour Times"));
-    assert!(page.body.contains(&format!("href=\"/stories/{}\"", site.story)));
+    assert!(
+        page.body
+            .contains(&format!("href=\"/stories/{}\"", site.story))
+    );
     assert!(page.body.contains("rel=\"noopener\""));
-    assert!(page.body.contains("<meta property=\"og:type\" content=\"article\">"));
+    assert!(
+        page.body
+            .contains("<meta property=\"og:type\" content=\"article\">")
+    );
     assert!(page.body.contains(&format!(
         "<link rel=\"canonical\" href=\"/articles/{}\">",
         site.older
@@ -288,7 +314,9 @@ async fn a_long_list_pages_by_position() {
     assert!(first.body.contains("Market report number 00"));
     let start = first.body.find("href=\"/?before=").unwrap() + "href=\"".len();
     let end = start + first.body[start..].find('"').unwrap();
-    let next = first.body[start..end].replace("&#38;", "&").replace("&amp;", "&");
+    let next = first.body[start..end]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
     let second = site.get(&next).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body.matches("class=\"headline\"").count(), 5);
@@ -302,7 +330,10 @@ async fn assets_manifest_and_service_worker() {
     let config = WebConfig {
         site_name: "Herald".into(),
         ios_app_url: Some("https://apps.apple.com/app/herald/id1".into()),
-        android_app_url: Some("https://play.google.com/store/apps/details?id=example.herald".into()),
+        android_app_url: Some(
+            "https://play.google.com/store/apps/details?id=example.herald".into(),
+        ),
+        ..WebConfig::default()
     };
     let site = Site::start(config).await;
     let page = site.get("/").await;
@@ -325,12 +356,22 @@ async fn assets_manifest_and_service_worker() {
         total += asset.bytes;
     }
     // The issue's budgets: HTML ≤ 60 KB, page and assets ≤ 150 KB.
-    assert!(page.bytes <= 60 * 1024, "front page HTML is {} bytes", page.bytes);
-    assert!(total <= 150 * 1024, "front page with assets is {total} bytes");
+    assert!(
+        page.bytes <= 60 * 1024,
+        "front page HTML is {} bytes",
+        page.bytes
+    );
+    assert!(
+        total <= 150 * 1024,
+        "front page with assets is {total} bytes"
+    );
 
     let manifest = site.get("/manifest.webmanifest").await;
     assert_eq!(manifest.status, StatusCode::OK);
-    assert_eq!(manifest.header(header::CONTENT_TYPE), "application/manifest+json");
+    assert_eq!(
+        manifest.header(header::CONTENT_TYPE),
+        "application/manifest+json"
+    );
     let json: serde_json::Value = serde_json::from_str(&manifest.body).unwrap();
     assert_eq!(json["display"], "standalone");
     assert_eq!(json["start_url"], "/");
@@ -347,9 +388,15 @@ async fn assets_manifest_and_service_worker() {
 
     let sw = site.get("/sw.js").await;
     assert_eq!(sw.status, StatusCode::OK);
-    assert!(sw.header(header::CONTENT_TYPE).starts_with("text/javascript"));
+    assert!(
+        sw.header(header::CONTENT_TYPE)
+            .starts_with("text/javascript")
+    );
     assert_eq!(sw.header(header::CACHE_CONTROL), "no-cache");
-    assert!(!sw.body.contains("HERALD_CONFIG"), "the settings are filled in");
+    assert!(
+        !sw.body.contains("HERALD_CONFIG"),
+        "the settings are filled in"
+    );
     assert!(sw.body.contains("\"/offline\""));
     for link in asset_links(&sw.body) {
         assert_eq!(site.get(&link).await.status, StatusCode::OK, "{link}");
@@ -364,7 +411,10 @@ async fn assets_manifest_and_service_worker() {
         let page = site.get(path).await;
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(page.body.contains("<main id=\"main\""), "{path}");
-        assert!(page.header(header::CONTENT_SECURITY_POLICY).contains("default-src 'none'"));
+        assert!(
+            page.header(header::CONTENT_SECURITY_POLICY)
+                .contains("default-src 'none'")
+        );
     }
     let following = site.get("/following").await;
     assert!(following.body.contains("data-push-toggle"));

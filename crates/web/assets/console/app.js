@@ -228,6 +228,7 @@
     $("nav").hidden = false;
     $("account").hidden = false;
     $("who").textContent = session.user.email || session.user.display_name || "editor";
+    $("who").title = $("who").textContent;
     loadTopics().catch(() => {});
     if (!location.hash || location.hash === "#signin") location.hash = "#stories";
     else route();
@@ -365,7 +366,10 @@
   function storyCard(story, fresh) {
     const badges = [];
     if (story.breaking) badges.push(h("span", { class: "badge breaking" }, "Breaking"));
-    else if (story.near_breaking) badges.push(h("span", { class: "badge near", title: `Breaking at ${story.min_sources} publishers` }, `Near breaking: ${story.source_count} of ${story.min_sources} publishers`));
+    else if (story.near_breaking) {
+      const window = story.window_minutes >= 120 ? `${Math.round(story.window_minutes / 60)} h` : `${story.window_minutes} min`;
+      badges.push(h("span", { class: "badge near" }, `Near breaking: ${story.publishers_in_window} of ${story.min_sources} publishers within ${window}`));
+    }
     if (story.alerted) badges.push(h("span", { class: "badge alerted" }, "Alerted"));
     const articles = h("div", { class: "articles", id: `articles-${story.id}`, hidden: true });
     const toggle = h("button", {
@@ -593,12 +597,26 @@
   }
 
   // ---- an alert going out ------------------------------------------------------------------
+  //
+  // Progress is read every PROGRESS_POLL_MS from GET /v1/admin/alerts/{id}, whose counters are
+  // sums kept on the alert's batches (the same cost at the first delivery and the millionth).
+  // Not server-sent events: EventSource cannot send the Authorization header, and an access
+  // token in a URL ends up in logs. Rate per second is the change in `sent` over the last
+  // three seconds of polls; time to 90 % is when a poll first saw 90 % of the targeted devices
+  // with an outcome (at most one poll late).
 
   const watch = { id: null, samples: [], ninety: null, last: null };
 
   function openAlert(id) {
     if (watch.id !== id) Object.assign(watch, { id, samples: [], ninety: null, last: null });
     $("alert-title").textContent = alertTitles.get(id) || "";
+    if (!alertTitles.has(id)) {
+      // Opened by its address (a reload, a shared link): the title is in the recent history.
+      call("GET", "/v1/admin/alerts?limit=100").then((page) => {
+        for (const a of page.items) alertTitles.set(a.id, a.title);
+        if (watch.id === id) $("alert-title").textContent = alertTitles.get(id) || "";
+      }, () => {});
+    }
     $("alert-counters").replaceChildren();
     $("opens-chart").replaceChildren();
     $("opens-summary").textContent = "";
@@ -698,7 +716,9 @@
     const path = (pick, max) => points.map((p, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(pick(p), max).toFixed(1)}`).join(" ");
     const start = Date.parse(points.length ? points[0].at : Date.now()) - opens.interval_seconds * 1000;
     const label = (p) => {
-      const minutes = (Date.parse(p.at) - start) / 60000;
+      const seconds = (Date.parse(p.at) - start) / 1000;
+      if (seconds < 120) return `${Math.round(seconds)} s`;
+      const minutes = seconds / 60;
       return minutes < 120 ? `${Math.round(minutes)} min` : `${(minutes / 60).toFixed(1)} h`;
     };
     const grid = [0, 0.5, 1].map((f) => s("g", {},

@@ -124,7 +124,6 @@
       button.dataset.state = state;
       button.hidden = !text[1];
       if (text[1]) say(button, text[1]);
-      button.setAttribute('aria-pressed', state === 'on' ? 'true' : 'false');
       hint.hidden = state !== 'ios-home-screen';
       say(hint, state === 'ios-home-screen' ? 'Tap Share, then Add to Home Screen; open Herald from your Home Screen and turn alerts on there.' : '');
     };
@@ -201,10 +200,9 @@
     var button = $('[data-follow]');
     if (!button) return;
     var slug = button.dataset.follow;
-    var name = button.textContent.replace(/^Follow\s+/, '');
+    // One name, pressed or not (a changing name would read as another button).
     var show = function (following) {
       button.setAttribute('aria-pressed', following ? 'true' : 'false');
-      say(button, following ? 'Following ' + name : 'Follow ' + name);
       button.hidden = false;
     };
     S.api('GET', '/v1/me/subscriptions').then(function (r) { return r.ok ? r.json() : { topics: [] }; })
@@ -346,6 +344,24 @@
     load();
   }
 
+  /* ---- An alert while the site is open: the worker tells the page too -------------------- */
+
+  function liveAlerts() {
+    var box = $('[data-live-alert]');
+    if (!box || !('serviceWorker' in navigator)) return;
+    var link = $('[data-live-alert-link]', box);
+    $('[data-live-alert-close]', box).addEventListener('click', function () { box.hidden = true; });
+    navigator.serviceWorker.addEventListener('message', function (event) {
+      var alert = event.data;
+      if (!alert || alert.type !== 'herald-alert' || typeof alert.title !== 'string') return;
+      link.textContent = alert.title;
+      link.href = typeof alert.url === 'string' && alert.url.charAt(0) === '/' && alert.url.charAt(1) !== '/' ? alert.url : '/alerts';
+      box.hidden = false;
+    });
+    // Deliver messages now rather than at the end of parsing.
+    if (navigator.serviceWorker.startMessages) navigator.serviceWorker.startMessages();
+  }
+
   /* ---- Install --------------------------------------------------------------------------- */
 
   function install() {
@@ -370,6 +386,7 @@
   /* ---- Start ------------------------------------------------------------------------------ */
 
   install();
+  liveAlerts();
   reveal();
   // An anonymous reader on first visit: no sign-up wall.
   S.session().then(function (session) {
@@ -378,7 +395,7 @@
     if (page === 'following') { setupPushButton(); topicBoxes(); preferencesForm(); }
     if (page === 'topic') followButton();
     if (page === 'alerts') inbox();
-    return heal();
+    return Promise.all([heal(), S.flushOpens()]);
   }).catch(function (err) {
     console.warn('Herald could not start a session', err);
   });

@@ -180,7 +180,34 @@
     });
   }
 
+  var OPENS = 'pending-opens';
+
+  /* Reports a tapped alert; when offline (or the server is down) it is kept and sent on the
+   * next page load, so an open still counts. */
+  function reportOpened(alertId) {
+    return api('POST', '/v1/alerts/' + encodeURIComponent(alertId) + '/opened', undefined, { create: false })
+      .then(function (r) {
+        if (r && r.status >= 500) throw new Error('server error ' + r.status);
+      })
+      .catch(function () {
+        return get(OPENS).then(function (list) {
+          list = list || [];
+          if (list.indexOf(alertId) < 0) list.push(alertId);
+          return set(OPENS, list.slice(-50));
+        });
+      });
+  }
+
+  function flushOpens() {
+    return get(OPENS).then(function (list) {
+      if (!list || !list.length) return;
+      return remove(OPENS).then(function () { return Promise.all(list.map(reportOpened)); });
+    });
+  }
+
   scope.HeraldSession = {
+    reportOpened: reportOpened,
+    flushOpens: flushOpens,
     get: get,
     set: set,
     remove: remove,

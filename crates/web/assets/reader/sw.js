@@ -105,7 +105,14 @@ function showAlert(alert) {
       timestamp: Date.parse(alert.sent_at) || Date.now()
     };
     if (tag) { options.tag = tag; options.renotify = renotify; }
-    return self.registration.showNotification(title, options);
+    return self.registration.showNotification(title, options).then(function () {
+      // An open tab shows it too, as a banner.
+      return self.clients.matchAll({ type: 'window' });
+    }).then(function (windows) {
+      windows.forEach(function (w) {
+        w.postMessage({ type: 'herald-alert', title: title, url: options.data.url });
+      });
+    });
   });
 }
 
@@ -133,8 +140,7 @@ function openPage(path) {
 
 function reportOpened(alertId) {
   if (!UUID.test(alertId || '')) return Promise.resolve();
-  return S.api('POST', '/v1/alerts/' + alertId + '/opened', undefined, { create: false })
-    .catch(function (err) { console.warn('could not report the opened alert', err); });
+  return S.reportOpened(alertId);
 }
 
 function onNotificationClick(event) {

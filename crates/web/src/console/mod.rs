@@ -70,26 +70,37 @@ async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
         Ok(body) => body,
         Err(err) => {
             tracing::error!(error = %err, "the console page could not be rendered");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the console is unavailable").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the console is unavailable",
+            )
+                .into_response();
         }
     };
-    let etag = format!("W/\"{}\"", &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]);
+    let etag = format!(
+        "W/\"{}\"",
+        &hex::encode(sha2::Sha256::digest(body.as_bytes()))[..32]
+    );
+    // Compared weakly (RFC 9110 §13.1.2): a proxy or the compression layer may mark it weak.
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == "*" || opaque(t) == opaque(&etag))
+        });
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
     };
     let out = response.headers_mut();
     // The page holds no data, but no shared cache needs to keep an editor's tool.
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     if let Ok(value) = HeaderValue::from_str(&etag) {
         out.insert(header::ETAG, value);
     }

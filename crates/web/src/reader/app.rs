@@ -22,9 +22,7 @@ const SERVICE_WORKER: &str = include_str!("../../assets/reader/sw.js");
 /// The web app manifest.
 pub async fn manifest(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let name = &state.config.site_name;
-    let icon = |name: &str, size: &str, purpose: &str, kind: &str| {
-        json!({"src": assets::url(name), "sizes": size, "type": kind, "purpose": purpose})
-    };
+    let icon = |name: &str, size: &str, purpose: &str, kind: &str| json!({"src": assets::url(name), "sizes": size, "type": kind, "purpose": purpose});
     let mut related = Vec::new();
     if let Some(url) = &state.config.android_app_url {
         related.push(json!({"platform": "play", "url": url}));
@@ -54,11 +52,7 @@ pub async fn manifest(State(state): State<WebState>, headers: HeaderMap) -> Resp
         "related_applications": related,
         "prefer_related_applications": false,
     });
-    revalidated(
-        body.to_string(),
-        "application/manifest+json",
-        &headers,
-    )
+    revalidated(body.to_string(), "application/manifest+json", &headers)
 }
 
 /// The service worker, with its pre-cache list and version filled in. Never hashed and
@@ -100,11 +94,8 @@ fn service_worker_source() -> &'static str {
 
 /// `body` with `no-cache` and an `ETag`, 304 when the browser has it.
 fn revalidated(body: String, content_type: &'static str, request: &HeaderMap) -> Response {
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..12]));
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let etag = super::cache::weak_etag(&body);
+    let fresh = super::cache::etag_matches(request, &etag);
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

@@ -1,13 +1,15 @@
 //! An article: headline, publisher, time, the text, a link to the original and "Related
 //! coverage" from the other publishers of its story.
 
+use super::cache::PageCache;
 use super::front::Headline;
 use super::page::{self, Chrome, Meta};
 use super::time::{Shown, shown};
 use crate::WebState;
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::Utc;
 use herald_store::{StoreError, articles, reading, sources};
@@ -33,16 +35,21 @@ pub struct ArticlePage {
 /// The article page.
 pub async fn show(
     State(state): State<WebState>,
+    Extension(cache): Extension<PageCache>,
+    uri: Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return page::not_found(&state, &headers);
-    };
-    match load(&state, id).await {
-        Ok(template) => page::render(&template, StatusCode::OK, &headers),
-        Err(err) => page::error(&state, err, &headers),
-    }
+    page::cached(&state, &cache, &uri, &headers, async {
+        let Ok(id) = Uuid::parse_str(&id) else {
+            return page::not_found_page(&state);
+        };
+        match load(&state, id).await {
+            Ok(template) => page::rendered(&template, StatusCode::OK),
+            Err(err) => page::error_page(&state, err),
+        }
+    })
+    .await
 }
 
 async fn load(state: &WebState, id: Uuid) -> Result<ArticlePage, StoreError> {

@@ -1,12 +1,14 @@
 //! The front page (`/`), a topic's tab (`/topics/{slug}`) and search (`/search?q=`): the
 //! latest headlines, newest first, a page at a time.
 
+use super::cache::{PageCache, Rendered};
 use super::page::{self, Chrome, Meta};
 use super::time::{Shown, shown};
 use crate::WebState;
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use herald_store::reading::{self, ArticleFilter, ArticleKey, ListedArticle, SearchQuery};
@@ -95,31 +97,30 @@ struct Listing {
 }
 
 async fn list(
-    state: WebState,
-    headers: HeaderMap,
+    state: &WebState,
     query: ListQuery,
     filter: ArticleFilter,
     listing: Listing,
-) -> Response {
+) -> Rendered {
     let after = match query.before.as_deref().map(decode) {
-        Some(None) => return page::not_found(&state, &headers),
+        Some(None) => return page::not_found_page(state),
         Some(key) => key,
         None => None,
     };
-    let mut chrome = match Chrome::load(&state, listing.page, listing.topic.as_deref()).await {
+    let mut chrome = match Chrome::load(state, listing.page, listing.topic.as_deref()).await {
         Ok(chrome) => chrome,
-        Err(err) => return page::error(&state, err, &headers),
+        Err(err) => return page::error_page(state, err),
     };
     let topic = match &listing.topic {
         Some(slug) => match chrome.tabs.iter().find(|t| &t.slug == slug) {
             Some(tab) => Some((tab.slug.clone(), tab.name.clone(), tab.description.clone())),
-            None => return page::not_found(&state, &headers),
+            None => return page::not_found_page(state),
         },
         None => None,
     };
     let mut found = match reading::articles(&state.db, &filter, after, PAGE_SIZE + 1).await {
         Ok(found) => found,
-        Err(err) => return page::error(&state, err, &headers),
+        Err(err) => return page::error_page(state, err),
     };
     let more = found.len() as u64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
@@ -155,7 +156,12 @@ async fn list(
                 format!("{site} — the latest news from every publisher"),
                 headlines.first().map_or_else(
                     || format!("The latest headlines from every publisher, on {site}."),
-                    |h| format!("Latest: {}. The news from every publisher, on {site}.", h.title),
+                    |h| {
+                        format!(
+                            "Latest: {}. The news from every publisher, on {site}.",
+                            h.title
+                        )
+                    },
                 ),
                 crate::paths::HOME.to_string(),
             ),
@@ -174,12 +180,14 @@ async fn list(
         later: after.is_some(),
         first: listing.base,
     };
-    page::render(&template, StatusCode::OK, &headers)
+    page::rendered(&template, StatusCode::OK)
 }
 
 /// The front page: the latest headlines of every topic.
 pub async fn home(
     State(state): State<WebState>,
+    Extension(cache): Extension<PageCache>,
+    uri: Uri,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
@@ -189,12 +197,15 @@ pub async fn home(
         searched: None,
         base: crate::paths::HOME.to_string(),
     };
-    list(state, headers, query, ArticleFilter::default(), listing).await
+    let page = list(&state, query, ArticleFilter::default(), listing);
+    page::cached(&state, &cache, &uri, &headers, page).await
 }
 
 /// One topic's tab.
 pub async fn topic(
     State(state): State<WebState>,
+    Extension(cache): Extension<PageCache>,
+    uri: Uri,
     headers: HeaderMap,
     Path(slug): Path<String>,
     Query(query): Query<ListQuery>,
@@ -209,21 +220,29 @@ pub async fn topic(
         topic: Some(slug),
         searched: None,
     };
-    list(state, headers, query, filter, listing).await
+    let page = list(&state, query, filter, listing);
+    page::cached(&state, &cache, &uri, &headers, page).await
 }
 
 /// Search results; an empty search shows the search form alone.
 pub async fn search(
     State(state): State<WebState>,
+    Extension(cache): Extension<PageCache>,
+    uri: Uri,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
+    let page = search_page(&state, query);
+    page::cached(&state, &cache, &uri, &headers, page).await
+}
+
+async fn search_page(state: &WebState, query: ListQuery) -> Rendered {
     let q = query.q.clone().unwrap_or_default().trim().to_string();
     let search = SearchQuery::parse(&q);
     let Some(search) = search else {
-        let mut chrome = match Chrome::load(&state, "search", None).await {
+        let mut chrome = match Chrome::load(state, "search", None).await {
             Ok(chrome) => chrome,
-            Err(err) => return page::error(&state, err, &headers),
+            Err(err) => return page::error_page(state, err),
         };
         chrome.query = q;
         let site = state.config.site_name.clone();
@@ -245,7 +264,7 @@ pub async fn search(
             later: false,
             first: super::paths::SEARCH.to_string(),
         };
-        return page::render(&template, StatusCode::OK, &headers);
+        return page::rendered(&template, StatusCode::OK);
     };
     let filter = ArticleFilter {
         search: Some(search),
@@ -257,7 +276,7 @@ pub async fn search(
         base: format!("{}?q={}", super::paths::SEARCH, query_escape(&q)),
         searched: Some(q),
     };
-    list(state, headers, query, filter, listing).await
+    list(state, query, filter, listing).await
 }
 
 /// `text` for a query string (RFC 3986 unreserved characters kept, the rest %-encoded).

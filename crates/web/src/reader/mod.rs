@@ -7,6 +7,7 @@
 mod account;
 mod app;
 mod article;
+mod cache;
 mod front;
 mod page;
 mod story;
@@ -15,8 +16,8 @@ mod time;
 
 use crate::WebState;
 use crate::assets::Asset;
-use axum::Router;
 use axum::routing::get;
+use axum::{Extension, Router};
 
 /// The reader's page paths (the shared ones, `/`, `/sw.js` and the manifest, are in
 /// [`crate::paths`]).
@@ -111,4 +112,5 @@ pub(crate) fn router() -> Router<WebState> {
         .route(paths::OFFLINE, get(app::offline))
         .route(crate::paths::MANIFEST, get(app::manifest))
         .route(crate::paths::SERVICE_WORKER, get(app::service_worker))
+        .layer(Extension(cache::PageCache::default()))
 }

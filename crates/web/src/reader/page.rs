@@ -1,13 +1,15 @@
 //! What every reader page shares: the layout's data ([`Chrome`]), the page's metadata
 //! ([`Meta`]) and rendering with an `ETag` (a repeat visit gets a 304).
 
+use super::cache::{PageCache, Rendered};
 use crate::WebState;
 use crate::assets;
 use askama::Template;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use herald_store::StoreError;
-use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::time::Duration;
 
 /// A topic tab in the navigation.
 pub struct Tab {
@@ -111,39 +113,40 @@ pub fn clip(text: &str, max: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
-/// Renders `template` as a page: `no-cache` with a strong `ETag` over the bytes, so a reader
-/// coming back gets a 304 while the page is unchanged.
-pub fn render(template: &impl Template, status: StatusCode, request: &HeaderMap) -> Response {
-    let body = match template.render() {
-        Ok(body) => body,
+/// `template` rendered with `status` (a plain 500 when the template fails).
+pub fn rendered(template: &impl Template, status: StatusCode) -> Rendered {
+    match template.render() {
+        Ok(body) => Rendered::new(status, body),
         Err(err) => {
             tracing::error!(error = %err, "a reader page failed to render");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.")
-                .into_response();
+            Rendered::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown.".into(),
+            )
         }
-    };
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..12]));
-    let fresh = status == StatusCode::OK
-        && request
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response()
-    };
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
     }
-    response
+}
+
+/// Renders `template` as a page: `no-cache` with an `ETag` over the bytes, so a reader
+/// coming back gets a 304 while the page is unchanged.
+pub fn render(template: &impl Template, status: StatusCode, request: &HeaderMap) -> Response {
+    rendered(template, status).respond(request)
+}
+
+/// A public page through the page cache: the same for every reader, so kept per address for
+/// `web.page_cache_ms`.
+pub async fn cached(
+    state: &WebState,
+    cache: &PageCache,
+    uri: &Uri,
+    request: &HeaderMap,
+    build: impl Future<Output = Rendered>,
+) -> Response {
+    let ttl = Duration::from_millis(state.config.page_cache_ms);
+    let key = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    cache.page(key, ttl, build).await.respond(request)
 }
 
 /// The "not found" and "something went wrong" pages.
@@ -158,8 +161,13 @@ pub struct ErrorPage {
 
 /// The page for a store error: 404 for `NotFound`, else 500 (the cause is logged, not shown).
 pub fn error(state: &WebState, err: StoreError, request: &HeaderMap) -> Response {
+    error_page(state, err).respond(request)
+}
+
+/// [`error`], rendered.
+pub fn error_page(state: &WebState, err: StoreError) -> Rendered {
     match err {
-        StoreError::NotFound => not_found(state, request),
+        StoreError::NotFound => not_found_page(state),
         other => {
             tracing::error!(error = %other, "a reader page could not read the store");
             let page = ErrorPage {
@@ -172,20 +180,20 @@ pub fn error(state: &WebState, err: StoreError, request: &HeaderMap) -> Response
                 heading: "Something went wrong",
                 message: "The news could not be loaded just now. Please try again in a moment.",
             };
-            render(&page, StatusCode::INTERNAL_SERVER_ERROR, request)
+            rendered(&page, StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
 }
 
 /// The 404 page.
-pub fn not_found(state: &WebState, request: &HeaderMap) -> Response {
+pub fn not_found_page(state: &WebState) -> Rendered {
     let page = ErrorPage {
         chrome: Chrome::with_tabs(state, "error", Vec::new()),
         meta: Meta::new("Not found".into(), String::new(), crate::paths::HOME.into()),
         heading: "Page not found",
         message: "There is no article or page at this address. It may have been removed.",
     };
-    render(&page, StatusCode::NOT_FOUND, request)
+    rendered(&page, StatusCode::NOT_FOUND)
 }
 
 #[cfg(test)]

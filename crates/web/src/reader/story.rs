@@ -1,12 +1,14 @@
 //! A story: one event told by every publisher that covered it.
 
+use super::cache::PageCache;
 use super::front::Headline;
 use super::page::{self, Chrome, Meta};
 use super::time::{Shown, shown};
 use crate::WebState;
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::Utc;
 use herald_store::{StoreError, reading};
@@ -29,16 +31,21 @@ pub struct StoryPage {
 /// The story page.
 pub async fn show(
     State(state): State<WebState>,
+    Extension(cache): Extension<PageCache>,
+    uri: Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return page::not_found(&state, &headers);
-    };
-    match load(&state, id).await {
-        Ok(template) => page::render(&template, StatusCode::OK, &headers),
-        Err(err) => page::error(&state, err, &headers),
-    }
+    page::cached(&state, &cache, &uri, &headers, async {
+        let Ok(id) = Uuid::parse_str(&id) else {
+            return page::not_found_page(&state);
+        };
+        match load(&state, id).await {
+            Ok(template) => page::rendered(&template, StatusCode::OK),
+            Err(err) => page::error_page(&state, err),
+        }
+    })
+    .await
 }
 
 async fn load(state: &WebState, id: Uuid) -> Result<StoryPage, StoreError> {
@@ -64,6 +71,9 @@ async fn load(state: &WebState, id: Uuid) -> Result<StoryPage, StoreError> {
         updated: shown(story.updated_at, now),
         first_seen: shown(story.first_seen_at, now),
         breaking: story.breaking_at.is_some(),
-        articles: articles.into_iter().map(|l| Headline::new(l, now)).collect(),
+        articles: articles
+            .into_iter()
+            .map(|l| Headline::new(l, now))
+            .collect(),
     })
 }

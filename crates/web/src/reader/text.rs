@@ -20,8 +20,23 @@ pub fn paragraphs(html: &str) -> Vec<String> {
             .to_ascii_lowercase();
         if matches!(
             tag.as_str(),
-            "p" | "br" | "div" | "li" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "blockquote"
-                | "tr" | "figure" | "figcaption" | "pre" | "ul" | "ol" | "table"
+            "p" | "br"
+                | "div"
+                | "li"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "blockquote"
+                | "tr"
+                | "figure"
+                | "figcaption"
+                | "pre"
+                | "ul"
+                | "ol"
+                | "table"
         ) {
             text.push('\n');
         }
@@ -29,7 +44,10 @@ pub fn paragraphs(html: &str) -> Vec<String> {
         // Script and style bodies are code, not text.
         if !inside.starts_with('/') && matches!(tag.as_str(), "script" | "style") {
             let end = format!("</{tag}");
-            rest = rest.to_ascii_lowercase().find(&end).map_or("", |at| &rest[at..]);
+            rest = rest
+                .to_ascii_lowercase()
+                .find(&end)
+                .map_or("", |at| &rest[at..]);
         }
     }
     text.push_str(rest);
