@@ -526,21 +526,23 @@ async fn a_hanging_and_a_throttled_endpoint_do_not_hold_up_the_next_alert() {
     let second = room
         .send(json!({"title": "Second", "url": "https://herald.example/2", "topics": ["world"], "ttl_seconds": 600}))
         .await;
-    for sub in &healthy {
-        room.until_delivered(sub, Duration::from_secs(5)).await;
-    }
-    let took = second_sent.elapsed();
-    for sub in &healthy {
-        let titles: Vec<Value> = room
-            .delivered(sub)
+    // Every healthy device gets the second alert within seconds (the bad endpoints' first
+    // attempts are cut at 0.5 s and parked; the sender's own timeout is 20 s).
+    let has_second = |sub: &FakeSubscription| {
+        room.delivered(sub)
             .iter()
-            .map(|p| p["title"].clone())
-            .collect();
-        assert!(titles.contains(&json!("Second")), "{}: {titles:?}", sub.id);
+            .any(|p| p["title"] == json!("Second"))
+    };
+    while !healthy.iter().all(has_second) {
+        assert!(
+            second_sent.elapsed() < Duration::from_secs(5),
+            "the second alert did not reach every healthy device within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        took < Duration::from_secs(5),
-        "the second alert reached every healthy device {took:?} after it was sent"
+    eprintln!(
+        "second alert at every healthy device {:?} after it was sent",
+        second_sent.elapsed()
     );
     // Retry-After: 86400 is capped at retry_max_seconds (2): the throttled endpoint is asked
     // again within seconds, not tomorrow.

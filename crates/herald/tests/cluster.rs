@@ -231,6 +231,10 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
             "1000000".into(),
         ),
         (
+            "HERALD__PUSH__DEVICES_PER_ADDRESS_PER_HOUR",
+            "1000000".into(),
+        ),
+        (
             "HERALD__HTTP__SHUTDOWN_GRACE_SECONDS",
             GRACE_SECONDS.to_string(),
         ),

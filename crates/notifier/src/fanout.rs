@@ -11,12 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use futures::StreamExt as _;
 use herald_store::devices::{
     self, ApnsEnvironment as StoreApnsEnvironment, Device, DeviceAddress, Target,
 };
-use herald_store::preferences::local_day_start;
 use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert};
 use herald_store::retries::{self, DueRetry, NewRetry};
 use herald_store::{Db, Heartbeat, StoreError};
@@ -32,6 +30,7 @@ use uuid::Uuid;
 
 use crate::breaker::Breakers;
 use crate::config::{FanoutConfig, PushConfig};
+use crate::rules::{AlertRules, Hold};
 use crate::send::{
     AlertPayload, ApnsEnvironment, ApnsSender, DeliveryOutcome, FcmSender, MessageOptions,
     SetupError, WebPushSender,
@@ -525,9 +524,7 @@ impl Fanout {
             sent_today.entry(device).or_default().push(at);
         }
 
-        let urgency = parse_urgency(&alert.urgency);
-        let bypass_quiet =
-            urgency == Urgency::High && inner.config.high_urgency_bypasses_quiet_hours;
+        let rules = AlertRules::new(&inner.config, &alert.urgency);
         let mut skipped = Vec::new();
         let mut eligible = Vec::new();
         for target in targets {
@@ -549,44 +546,19 @@ impl Fanout {
                 skipped.push(skip(DeliveryStatus::Unfollowed));
                 continue;
             };
-            let tz = target
-                .preferences
-                .as_ref()
-                .map(|p| p.timezone)
-                .or_else(|| {
-                    device
-                        .timezone
-                        .as_deref()
-                        .and_then(|t| t.parse::<Tz>().ok())
-                })
-                .unwrap_or(Tz::UTC);
-            let cap = target
-                .preferences
-                .as_ref()
-                .map_or(inner.config.default_max_alerts_per_day, |p| {
-                    u32::from(p.max_alerts_per_day)
-                });
-            let day_start = local_day_start(tz, now);
-            let today = sent_today.get(&device.id).map_or(0, |times| {
-                times.iter().filter(|at| **at >= day_start).count()
-            });
-            let quiet = target
-                .preferences
-                .as_ref()
-                .and_then(|p| p.quiet_hours)
-                .is_some_and(|q| q.contains(tz, now));
-            if today >= cap as usize {
-                skipped.push(skip(DeliveryStatus::DailyCap));
-            } else if quiet && !bypass_quiet {
-                skipped.push(skip(DeliveryStatus::QuietHours));
-            } else {
-                let topic = alert
-                    .topics
-                    .iter()
-                    .find(|t| topics.contains(t))
-                    .cloned()
-                    .unwrap_or_default();
-                eligible.push((target, topic));
+            let sent = sent_today.get(&device.id).map_or(&[][..], Vec::as_slice);
+            match rules.hold(&target, sent, now) {
+                Some(Hold::DailyCap) => skipped.push(skip(DeliveryStatus::DailyCap)),
+                Some(Hold::QuietHours) => skipped.push(skip(DeliveryStatus::QuietHours)),
+                None => {
+                    let topic = alert
+                        .topics
+                        .iter()
+                        .find(|t| topics.contains(t))
+                        .cloned()
+                        .unwrap_or_default();
+                    eligible.push((target, topic));
+                }
             }
         }
         // Claimed only for devices about to be sent, so a skipped device may get the story later.
@@ -800,24 +772,47 @@ impl Fanout {
     }
 
     /// Drains the retry queue for this process until `stop`: leases due retries (any
-    /// notifier's, once their lease lapsed) and gives each device its next attempt.
+    /// notifier's, once their lease lapsed) and gives each device its next attempt, up to
+    /// `concurrency` at once. Each retry runs on its own, so a slow one never holds the others:
+    /// the loop leases more as soon as a slot frees.
     async fn retry_loop(&self, stop: &CancellationToken) {
         let inner = &self.inner;
         let owner = format!("{}-retries", inner.owner);
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            inner.settings.concurrency.max(1),
+        ));
+        let mut running = tokio::task::JoinSet::new();
         while !stop.is_cancelled() {
-            let limit = inner.settings.concurrency as u64;
-            match retries::lease_due(&inner.db, &owner, inner.settings.lease_for, limit).await {
+            while running.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = running.join_next() => {}
+                }
+                continue;
+            }
+            let leased =
+                retries::lease_due(&inner.db, &owner, inner.settings.lease_for, free as u64).await;
+            match leased {
                 Ok(due) if due.is_empty() => pause(stop, inner.settings.idle_poll).await,
                 Ok(due) => {
-                    futures::stream::iter(due)
-                        .for_each_concurrent(inner.settings.concurrency.max(1), |retry| {
-                            self.retry(retry, &owner, stop)
-                        })
-                        .await;
+                    for retry in due {
+                        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                            break;
+                        };
+                        let (this, owner, stop) = (self.clone(), owner.clone(), stop.clone());
+                        running.spawn(async move {
+                            this.retry(retry, &owner, &stop).await;
+                            drop(slot);
+                        });
+                    }
                 }
                 Err(err) => wait_out(stop, &err).await,
             }
         }
+        // Running retries see `stop` and end; unfinished ones are leased again after a lapse.
+        while running.join_next().await.is_some() {}
     }
 
     /// One retry: re-checks that the alert and the device still want it, sends, and records

@@ -3,6 +3,7 @@
 pub mod breaker;
 pub mod config;
 pub mod fanout;
+pub mod rules;
 pub mod send;
 pub mod webpush;
 
