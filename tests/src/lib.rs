@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod accounts;
 pub mod browser;
+pub mod newsroom;
 pub mod oidc;
 pub mod websub_hub;
 

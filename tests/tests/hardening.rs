@@ -2,35 +2,12 @@
 //! Abuse one reader could do to everybody, tried against the real account service and the
 //! real API: parallel login floods, lockouts by strangers, account and device floods.
 
-use herald_auth::{Accounts, AuthConfig, AuthError, ClientInfo};
-use herald_store::testing::TestDb;
-use herald_store::users::Role;
+use herald_auth::{AuthConfig, AuthError};
 use herald_tests::TestApp;
 use serde_json::json;
-use std::net::IpAddr;
-use std::sync::Arc;
 
-const PASSWORD: &str = "correct horse battery staple";
-
-fn from(ip: &str) -> ClientInfo {
-    ClientInfo {
-        ip: Some(ip.parse::<IpAddr>().unwrap()),
-        user_agent: None,
-    }
-}
-
-async fn accounts(config: AuthConfig) -> (TestDb, Arc<Accounts>, String) {
-    let test = TestDb::new().await;
-    let db = test.connect().await;
-    let email = format!("owner-{}@herald.example", uuid::Uuid::now_v7().simple());
-    herald::create_user(&db, &email, PASSWORD, Role::Reader, None)
-        .await
-        .unwrap();
-    let accounts = Accounts::start(db, config, reqwest::Client::new())
-        .await
-        .unwrap();
-    (test, Arc::new(accounts), email)
-}
+use herald_tests::accounts::{client_at as from, with_one_reader as accounts};
+use herald_tests::newsroom::PASSWORD;
 
 #[tokio::test]
 async fn a_stranger_guessing_cannot_lock_the_owner_out() {

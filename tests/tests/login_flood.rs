@@ -2,33 +2,10 @@
 //! A login flood: 400 parallel wrong-password logins for one account. Alone in its test binary
 //! so the peak RSS it reads is its own.
 
-use herald_auth::{Accounts, AuthConfig, AuthError, ClientInfo};
-use herald_store::testing::TestDb;
-use herald_store::users::Role;
-use std::net::IpAddr;
+use herald_auth::{Accounts, AuthConfig, AuthError};
 use std::sync::Arc;
 
-const PASSWORD: &str = "correct horse battery staple";
-
-fn from(ip: &str) -> ClientInfo {
-    ClientInfo {
-        ip: Some(ip.parse::<IpAddr>().unwrap()),
-        user_agent: None,
-    }
-}
-
-async fn accounts(config: AuthConfig) -> (TestDb, Arc<Accounts>, String) {
-    let test = TestDb::new().await;
-    let db = test.connect().await;
-    let email = format!("owner-{}@herald.example", uuid::Uuid::now_v7().simple());
-    herald::create_user(&db, &email, PASSWORD, Role::Reader, None)
-        .await
-        .unwrap();
-    let accounts = Accounts::start(db, config, reqwest::Client::new())
-        .await
-        .unwrap();
-    (test, Arc::new(accounts), email)
-}
+use herald_tests::accounts::{client_at as from, with_one_reader as accounts};
 
 /// Both tests read the process's peak RSS: they take turns.
 static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

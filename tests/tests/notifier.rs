@@ -6,11 +6,10 @@ use herald::config::Config;
 use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
 use herald_store::users::Role;
 use herald_tests::TestApp;
+use herald_tests::newsroom::story_with_two_articles;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "a long and unusual passphrase 42";
 
 struct Newsroom {
     app: TestApp,
@@ -31,21 +30,7 @@ impl Newsroom {
             adjust(config);
         })
         .await;
-        let db = app.db.connect().await;
-        let email = format!("editor-{}@herald.example", uuid::Uuid::now_v7().simple());
-        herald::create_user(&db, &email, PASSWORD, Role::Editor, None)
-            .await
-            .unwrap();
-        let login: Value = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let editor = login["access_token"].as_str().unwrap().to_string();
+        let editor = herald_tests::newsroom::editor(&app).await.token;
         Self { app, push, editor }
     }
 
@@ -107,7 +92,7 @@ impl Newsroom {
     /// A stored story with two publishers' articles: (story id, its newest article's id).
     async fn story(&self) -> (String, String) {
         let db = self.app.db.connect().await;
-        let (story, _, newer) = story_with_two_articles(&db).await;
+        let (story, _, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
         (story.to_string(), newer.id.to_string())
     }
 
@@ -234,7 +219,7 @@ async fn every_follower_device_gets_the_alert_once_with_every_field() {
         // Not in the request: the article's image.
         let image = p["image_url"].as_str().unwrap();
         assert!(
-            image.starts_with("https://publisher1.example/ceasefire/"),
+            image.starts_with("https://publisher1.example/story/"),
             "{p}"
         );
         assert!(
@@ -328,65 +313,11 @@ async fn only_editors_send_and_every_missing_field_is_named() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
-/// Two publishers' articles on one story, both in `world`; returns (story, older, newer).
-async fn story_with_two_articles(
-    db: &herald_store::Db,
-) -> (
-    uuid::Uuid,
-    herald_store::articles::Article,
-    herald_store::articles::Article,
-) {
-    use herald_store::articles::NewArticle;
-    use herald_store::sources::{self, NewSource};
-    let story = uuid::Uuid::now_v7();
-    let now = chrono::Utc::now();
-    let mut ids = Vec::new();
-    for (i, minutes_ago) in [(0, 30), (1, 5)] {
-        let tag = uuid::Uuid::now_v7().simple();
-        let source = sources::create(
-            db,
-            NewSource {
-                name: format!("Publisher {i} {tag}"),
-                feed_url: format!("https://publisher{i}.example/feed/{tag}"),
-                site_url: None,
-                topics: vec!["world".into()],
-                language: None,
-                breaking: false,
-                poll_interval_seconds: None,
-            },
-        )
-        .await
-        .unwrap();
-        let article = NewArticle {
-            id: uuid::Uuid::now_v7(),
-            source_id: source.id,
-            dedupe_key: format!("guid:{tag}"),
-            canonical_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}")),
-            title: format!("Ceasefire agreed, says publisher {i}"),
-            summary: Some(format!("Summary from publisher {i}")),
-            content_html: None,
-            image_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}.jpg")),
-            author: None,
-            language: None,
-            topics: vec!["world".into()],
-            published_at: now - chrono::Duration::minutes(minutes_ago),
-            fetched_at: now,
-        };
-        ids.push(article.id);
-        herald_store::stories::add_article(db, article, story, &[])
-            .await
-            .unwrap();
-    }
-    let older = herald_store::articles::get(db, ids[0]).await.unwrap();
-    let newer = herald_store::articles::get(db, ids[1]).await.unwrap();
-    (story, older, newer)
-}
-
 #[tokio::test]
 async fn an_article_or_story_id_alone_fills_the_alert_and_unknown_ids_queue_nothing() {
     let room = Newsroom::start().await;
     let db = room.app.db.connect().await;
-    let (story, older, newer) = story_with_two_articles(&db).await;
+    let (story, older, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
 
     let send = |body: Value| room.call(Method::POST, "/v1/admin/alerts", &room.editor, Some(body));
     let queued = |response: reqwest::Response| {
