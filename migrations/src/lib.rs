@@ -39,6 +39,7 @@ mod m20261126_000032_create_comments;
 mod m20261126_000033_index_articles_story_source;
 mod m20261127_000040_fanout_writes_without_row_locks;
 mod m20261207_000050_create_websub_and_source_health;
+mod m20261207_000051_create_delivery_retries;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000033_index_articles_story_source::Migration),
             Box::new(m20261127_000040_fanout_writes_without_row_locks::Migration),
             Box::new(m20261207_000050_create_websub_and_source_health::Migration),
+            Box::new(m20261207_000051_create_delivery_retries::Migration),
         ]
     }
 }

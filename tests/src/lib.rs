@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod accounts;
 pub mod browser;
+pub mod newsroom;
 pub mod oidc;
 pub mod websub_hub;
 
@@ -72,6 +74,10 @@ impl TestApp {
         config.http.shutdown_grace_seconds = 5;
         // Tests read their own writes at once; the read cache has its own test.
         config.http.read_cache_ms = 0;
+        // Every test client comes from 127.0.0.1: the per-address limits on new accounts and
+        // devices would stop a test that creates many readers; their own tests lower them.
+        config.auth.signups_per_address_per_hour = 100_000;
+        config.push.devices_per_address_per_hour = 100_000;
         // Local fakes listen on loopback over plain HTTP.
         config.push.allow_insecure_endpoints = true;
         config.ingest.allow_private_addresses = true;

@@ -647,7 +647,7 @@ async fn signup_body_over_64_kib_is_413() {
 
 #[tokio::test]
 async fn signups_beyond_the_hourly_limit_per_ip_are_429() {
-    let app = TestApp::spawn_with(|config| config.auth.signups_per_ip_per_hour = 3).await;
+    let app = TestApp::spawn_with(|config| config.auth.signups_per_address_per_hour = 3).await;
     for n in 0..3 {
         signup(&app, &format!("crowd{n}@example.com")).await;
     }

@@ -14,14 +14,11 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_notifier::fakes::{FakeSubscription, FakeWebPush};
-use herald_store::users::Role;
 use herald_tests::TestApp;
 use herald_tests::browser;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "a long and unusual passphrase 42";
 
 fn subscription_json(sub: &FakeSubscription) -> Value {
     json!({
@@ -110,20 +107,7 @@ async fn a_newcomer_reads_follows_turns_alerts_on_and_opens_an_alert() {
     println!("demo news read: {articles} articles");
 
     // An editor, to send the alert as the console would.
-    let email = format!("editor-{}@herald.example", uuid::Uuid::now_v7().simple());
-    herald::create_user(&db, &email, PASSWORD, Role::Editor, None)
-        .await
-        .unwrap();
-    let login: Value = app
-        .post_json(
-            "/v1/auth/login",
-            &json!({"email": email, "password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let editor = login["access_token"].as_str().unwrap().to_string();
+    let editor = herald_tests::newsroom::editor(&app).await.token;
 
     let first = push.new_subscription().unwrap();
     let renewed = push.new_subscription().unwrap();

@@ -638,10 +638,14 @@ fn ingest_worker(
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
+        // Every process listens for probes and metrics: each worker on a port of its own.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
         herald::serve(
             config,
             Roles::only(&[HeraldRole::Ingest]),
-            None,
+            Some(listener),
             async move { stopped.cancelled().await },
         )
         .await

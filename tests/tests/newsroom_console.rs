@@ -12,8 +12,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "a long and unusual passphrase 42";
-
 struct Room {
     app: TestApp,
     push: FakeWebPush,
@@ -28,26 +26,12 @@ impl Room {
             config.push.webpush.timeout_seconds = 2;
         })
         .await;
-        let db = app.db.connect().await;
-        let email = format!("editor-{}@herald.example", uuid::Uuid::now_v7().simple());
-        herald::create_user(&db, &email, PASSWORD, Role::Editor, None)
-            .await
-            .unwrap();
-        let login: Value = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let editor = login["access_token"].as_str().unwrap().to_string();
+        let editor = herald_tests::newsroom::editor(&app).await;
         Self {
             app,
             push,
-            editor,
-            editor_email: email,
+            editor: editor.token,
+            editor_email: editor.email,
         }
     }
 
@@ -161,46 +145,9 @@ impl Room {
 
 /// A stored story in `world` told by two publishers: its id.
 async fn story(db: &herald_store::Db, headline: &str) -> uuid::Uuid {
-    use herald_store::articles::NewArticle;
-    use herald_store::sources::{self, NewSource};
-    let story = uuid::Uuid::now_v7();
-    let now = chrono::Utc::now();
-    for i in 0..2 {
-        let tag = uuid::Uuid::now_v7().simple();
-        let source = sources::create(
-            db,
-            NewSource {
-                name: format!("Publisher {i} {tag}"),
-                feed_url: format!("https://publisher{i}.example/feed/{tag}"),
-                site_url: None,
-                topics: vec!["world".into()],
-                language: None,
-                breaking: false,
-                poll_interval_seconds: None,
-            },
-        )
+    herald_tests::newsroom::story_with_two_articles(db, headline)
         .await
-        .unwrap();
-        let article = NewArticle {
-            id: uuid::Uuid::now_v7(),
-            source_id: source.id,
-            dedupe_key: format!("guid:{tag}"),
-            canonical_url: Some(format!("https://publisher{i}.example/story/{tag}")),
-            title: format!("{headline} ({i})"),
-            summary: Some(format!("What publisher {i} says")),
-            content_html: None,
-            image_url: None,
-            author: None,
-            language: None,
-            topics: vec!["world".into()],
-            published_at: now - chrono::Duration::minutes(10 - i),
-            fetched_at: now,
-        };
-        herald_store::stories::add_article(db, article, story, &[])
-            .await
-            .unwrap();
-    }
-    story
+        .0
 }
 
 fn counts(estimate: &Value) -> (u64, u64, u64, u64, u64) {

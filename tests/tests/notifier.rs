@@ -6,11 +6,10 @@ use herald::config::Config;
 use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
 use herald_store::users::Role;
 use herald_tests::TestApp;
+use herald_tests::newsroom::story_with_two_articles;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "a long and unusual passphrase 42";
 
 struct Newsroom {
     app: TestApp,
@@ -31,21 +30,7 @@ impl Newsroom {
             adjust(config);
         })
         .await;
-        let db = app.db.connect().await;
-        let email = format!("editor-{}@herald.example", uuid::Uuid::now_v7().simple());
-        herald::create_user(&db, &email, PASSWORD, Role::Editor, None)
-            .await
-            .unwrap();
-        let login: Value = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let editor = login["access_token"].as_str().unwrap().to_string();
+        let editor = herald_tests::newsroom::editor(&app).await.token;
         Self { app, push, editor }
     }
 
@@ -107,7 +92,7 @@ impl Newsroom {
     /// A stored story with two publishers' articles: (story id, its newest article's id).
     async fn story(&self) -> (String, String) {
         let db = self.app.db.connect().await;
-        let (story, _, newer) = story_with_two_articles(&db).await;
+        let (story, _, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
         (story.to_string(), newer.id.to_string())
     }
 
@@ -234,7 +219,7 @@ async fn every_follower_device_gets_the_alert_once_with_every_field() {
         // Not in the request: the article's image.
         let image = p["image_url"].as_str().unwrap();
         assert!(
-            image.starts_with("https://publisher1.example/ceasefire/"),
+            image.starts_with("https://publisher1.example/story/"),
             "{p}"
         );
         assert!(
@@ -328,65 +313,11 @@ async fn only_editors_send_and_every_missing_field_is_named() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
-/// Two publishers' articles on one story, both in `world`; returns (story, older, newer).
-async fn story_with_two_articles(
-    db: &herald_store::Db,
-) -> (
-    uuid::Uuid,
-    herald_store::articles::Article,
-    herald_store::articles::Article,
-) {
-    use herald_store::articles::NewArticle;
-    use herald_store::sources::{self, NewSource};
-    let story = uuid::Uuid::now_v7();
-    let now = chrono::Utc::now();
-    let mut ids = Vec::new();
-    for (i, minutes_ago) in [(0, 30), (1, 5)] {
-        let tag = uuid::Uuid::now_v7().simple();
-        let source = sources::create(
-            db,
-            NewSource {
-                name: format!("Publisher {i} {tag}"),
-                feed_url: format!("https://publisher{i}.example/feed/{tag}"),
-                site_url: None,
-                topics: vec!["world".into()],
-                language: None,
-                breaking: false,
-                poll_interval_seconds: None,
-            },
-        )
-        .await
-        .unwrap();
-        let article = NewArticle {
-            id: uuid::Uuid::now_v7(),
-            source_id: source.id,
-            dedupe_key: format!("guid:{tag}"),
-            canonical_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}")),
-            title: format!("Ceasefire agreed, says publisher {i}"),
-            summary: Some(format!("Summary from publisher {i}")),
-            content_html: None,
-            image_url: Some(format!("https://publisher{i}.example/ceasefire/{tag}.jpg")),
-            author: None,
-            language: None,
-            topics: vec!["world".into()],
-            published_at: now - chrono::Duration::minutes(minutes_ago),
-            fetched_at: now,
-        };
-        ids.push(article.id);
-        herald_store::stories::add_article(db, article, story, &[])
-            .await
-            .unwrap();
-    }
-    let older = herald_store::articles::get(db, ids[0]).await.unwrap();
-    let newer = herald_store::articles::get(db, ids[1]).await.unwrap();
-    (story, older, newer)
-}
-
 #[tokio::test]
 async fn an_article_or_story_id_alone_fills_the_alert_and_unknown_ids_queue_nothing() {
     let room = Newsroom::start().await;
     let db = room.app.db.connect().await;
-    let (story, older, newer) = story_with_two_articles(&db).await;
+    let (story, older, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
 
     let send = |body: Value| room.call(Method::POST, "/v1/admin/alerts", &room.editor, Some(body));
     let queued = |response: reqwest::Response| {
@@ -495,6 +426,89 @@ async fn transient_failures_are_retried_without_stalling_the_others() {
     }
     assert_eq!(room.push.received_for(&flaky.id).len(), 4);
     assert_eq!(room.push.received_for(&hanging.id).len(), 2);
+}
+
+#[tokio::test]
+async fn a_hanging_and_a_throttled_endpoint_do_not_hold_up_the_next_alert() {
+    // One worker, and a sender timeout far longer than the test: if a batch waited on the bad
+    // endpoints, the second alert could not reach anyone for 30 s.
+    let room = Newsroom::start_with(|config| {
+        config.push.webpush.timeout_seconds = 20;
+        config.push.fanout.workers = 1;
+        config.push.fanout.first_attempt_timeout_ms = 500;
+        config.push.fanout.retry_max_seconds = 2;
+        config.push.fanout.breaker_failures = 0;
+    })
+    .await;
+    let hanging = room.browser(&room.reader("world").await).await;
+    let throttled = room.browser(&room.reader("world").await).await;
+    let mut healthy = Vec::new();
+    for _ in 0..10 {
+        healthy.push(room.browser(&room.reader("world").await).await);
+    }
+    room.push.script(&hanging.id, vec![Scripted::Hang; 50]);
+    room.push
+        .script(&throttled.id, vec![Scripted::retry_after(429, 86_400); 50]);
+
+    let first = room
+        .send(json!({"title": "First", "url": "https://herald.example/1", "topics": ["world"], "ttl_seconds": 600}))
+        .await;
+    let second_sent = Instant::now();
+    let second = room
+        .send(json!({"title": "Second", "url": "https://herald.example/2", "topics": ["world"], "ttl_seconds": 600}))
+        .await;
+    // Every healthy device gets the second alert within seconds (the bad endpoints' first
+    // attempts are cut at 0.5 s and parked; the sender's own timeout is 20 s).
+    let has_second = |sub: &FakeSubscription| {
+        room.delivered(sub)
+            .iter()
+            .any(|p| p["title"] == json!("Second"))
+    };
+    while !healthy.iter().all(has_second) {
+        assert!(
+            second_sent.elapsed() < Duration::from_secs(5),
+            "the second alert did not reach every healthy device within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "second alert at every healthy device {:?} after it was sent",
+        second_sent.elapsed()
+    );
+    // Retry-After: 86400 is capped at retry_max_seconds (2): the throttled endpoint is asked
+    // again within seconds, not tomorrow.
+    let asked = Instant::now();
+    while room.push.received_for(&throttled.id).len() < 3 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the throttled device was not retried within the cap"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The two bad devices keep the alerts sending (their retries wait in the queue) until the
+    // TTL runs out; cancelling ends them and their retries at once.
+    for id in [&first, &second] {
+        let status = room.status(id).await;
+        assert_eq!(status["state"], "sending", "{status}");
+        assert_eq!(status["sent"], 10, "{status}");
+        let response = room
+            .call(
+                Method::DELETE,
+                &format!("/v1/admin/alerts/{id}"),
+                &room.editor,
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = room.push.received_for(&throttled.id).len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        room.push.received_for(&throttled.id).len(),
+        asked,
+        "a cancelled alert's retries stopped"
+    );
 }
 
 #[tokio::test]

@@ -424,7 +424,7 @@ async fn estimate_audience(
         ));
     }
     let urgency = req.urgency.as_deref().unwrap_or("normal");
-    let rules = audience_rules(&state, urgency);
+    let rules = herald_notifier::rules::AlertRules::new(&state.push, urgency);
     let now = Utc::now();
     let mut estimate = EstimateBody {
         topics: topic_list,
@@ -449,11 +449,15 @@ async fn estimate_audience(
         )
         .await?;
         for target in &page.targets {
+            use herald_notifier::rules::Hold;
             estimate.targeted += 1;
-            match rules.skip(target, &page, now) {
-                Some(Skip::DailyCap) => estimate.skipped.daily_cap += 1,
-                Some(Skip::QuietHours) => estimate.skipped.quiet_hours += 1,
-                Some(Skip::Duplicate) => estimate.skipped.duplicate += 1,
+            let id = target.device.id;
+            let sent = page.sent_times.get(&id).map_or(&[][..], Vec::as_slice);
+            // The fan-out's rules in its order; once per story last, as the fan-out claims it.
+            match rules.hold(target, sent, now) {
+                Some(Hold::DailyCap) => estimate.skipped.daily_cap += 1,
+                Some(Hold::QuietHours) => estimate.skipped.quiet_hours += 1,
+                None if page.has_story.contains(&id) => estimate.skipped.duplicate += 1,
                 None => estimate.would_send += 1,
             }
         }
@@ -463,69 +467,6 @@ async fn estimate_audience(
         after = page.targets.last().map(|t| t.device.id);
     }
     Ok(Json(estimate))
-}
-
-/// Why the fan-out would skip a device.
-enum Skip {
-    DailyCap,
-    QuietHours,
-    Duplicate,
-}
-
-/// The fan-out's per-device rules (`herald_notifier::fanout`'s `decide`), in its order:
-/// daily cap counted in the device's local day, then quiet hours (which `high` urgency may
-/// pass), then once per story.
-struct AudienceRules {
-    default_cap: u32,
-    bypass_quiet: bool,
-}
-
-fn audience_rules(state: &AppState, urgency: &str) -> AudienceRules {
-    use herald_notifier::webpush::Urgency;
-    let high = herald_notifier::fanout::parse_urgency(urgency) == Urgency::High;
-    AudienceRules {
-        default_cap: state.push.default_max_alerts_per_day,
-        bypass_quiet: high && state.push.high_urgency_bypasses_quiet_hours,
-    }
-}
-
-impl AudienceRules {
-    fn skip(
-        &self,
-        target: &herald_store::devices::Target,
-        page: &herald_store::newsroom::AudiencePage,
-        now: DateTime<Utc>,
-    ) -> Option<Skip> {
-        use chrono_tz::Tz;
-        let device = &target.device;
-        let prefs = target.preferences.as_ref();
-        let tz = prefs
-            .map(|p| p.timezone)
-            .or_else(|| {
-                device
-                    .timezone
-                    .as_deref()
-                    .and_then(|t| t.parse::<Tz>().ok())
-            })
-            .unwrap_or(Tz::UTC);
-        let cap = prefs.map_or(self.default_cap, |p| u32::from(p.max_alerts_per_day));
-        let day_start = herald_store::preferences::local_day_start(tz, now);
-        let today = page.sent_times.get(&device.id).map_or(0, |times| {
-            times.iter().filter(|at| **at >= day_start).count()
-        });
-        let quiet = prefs
-            .and_then(|p| p.quiet_hours)
-            .is_some_and(|q| q.contains(tz, now));
-        if today >= cap as usize {
-            Some(Skip::DailyCap)
-        } else if quiet && !self.bypass_quiet {
-            Some(Skip::QuietHours)
-        } else if page.has_story.contains(&device.id) {
-            Some(Skip::Duplicate)
-        } else {
-            None
-        }
-    }
 }
 
 /// One alert in the newsroom's history.

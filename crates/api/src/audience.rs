@@ -4,7 +4,7 @@
 use crate::openapi::{
     BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, ValidationFailed,
 };
-use crate::session::CurrentUser;
+use crate::session::{Client, CurrentUser};
 use crate::{ApiError, ApiJson, AppState, FieldError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -212,8 +212,21 @@ fn tail(token: &str) -> String {
 async fn register_device(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
+    Client(client): Client,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<DeviceBody>), ApiError> {
+    if let Some(ip) = client.ip {
+        let limit = herald_store::throttle::Limit {
+            scope: format!("devices:address:{}", herald_auth::address_bucket(ip)),
+            limit: state.push.devices_per_address_per_hour,
+            window: chrono::Duration::hours(1),
+        };
+        herald_store::throttle::take(&state.db, &[limit], chrono::Utc::now())
+            .await?
+            .map_err(|retry_after_seconds| ApiError::TooManyRequests {
+                retry_after_seconds,
+            })?;
+    }
     let mut errors = Vec::new();
     let address = parse_address(&req, state.push.allow_insecure_endpoints, &mut errors);
     let timezone = req

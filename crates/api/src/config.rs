@@ -17,8 +17,11 @@ pub struct HttpConfig {
     pub cors_allowed_origins: Vec<String>,
     /// On shutdown, how long in-flight requests may take to finish.
     pub shutdown_grace_seconds: u64,
-    /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front of Herald append to `X-Forwarded-For` and are trusted: the
+    /// client address is that many entries from the right (0: the peer address, the header
+    /// ignored). `true` means 1 and `false` 0, as in earlier versions.
+    #[serde(deserialize_with = "hops")]
+    pub trust_forwarded_for: u8,
     /// How long public reads (article and story lists and pages) are kept in memory, in
     /// milliseconds; 0 turns this off. See [`crate::ReadCache`].
     pub read_cache_ms: u64,
@@ -36,6 +39,20 @@ pub struct HttpConfig {
     pub websub_max_backlog: u64,
 }
 
+/// `trust_forwarded_for` as a count of trusted proxies, or as the boolean it used to be.
+fn hops<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Hops {
+        Flag(bool),
+        Count(u8),
+    }
+    Ok(match Hops::deserialize(deserializer)? {
+        Hops::Flag(trusted) => u8::from(trusted),
+        Hops::Count(count) => count,
+    })
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
@@ -44,7 +61,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 64 * 1024,
             cors_allowed_origins: Vec::new(),
             shutdown_grace_seconds: 8,
-            trust_forwarded_for: false,
+            trust_forwarded_for: 0,
             read_cache_ms: 1000,
             ready_stall_seconds: 30,
             public_url: None,

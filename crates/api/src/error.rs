@@ -72,6 +72,12 @@ pub enum ApiError {
     /// 503: the request took too long or a dependency is down.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 with `Retry-After`: the server is at capacity for this kind of work right now.
+    #[error("busy; try again in {retry_after_seconds} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after_seconds: u64,
+    },
     /// 500: a bug or an outage; the cause is logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -109,7 +115,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,7 +132,7 @@ impl ApiError {
             Self::PayloadTooLarge => ("payload-too-large", "Payload too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
-            Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Unavailable(_) | Self::Busy { .. } => ("unavailable", "Service unavailable"),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -194,6 +200,9 @@ impl IntoResponse for ApiError {
         match &self {
             Self::TooManyRequests {
                 retry_after_seconds,
+            }
+            | Self::Busy {
+                retry_after_seconds,
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
@@ -241,6 +250,11 @@ impl From<AuthError> for ApiError {
             AuthError::Throttled {
                 retry_after_seconds,
             } => Self::TooManyRequests {
+                retry_after_seconds,
+            },
+            AuthError::Busy {
+                retry_after_seconds,
+            } => Self::Busy {
                 retry_after_seconds,
             },
             AuthError::NotFound => Self::NotFound("not found".into()),

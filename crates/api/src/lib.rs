@@ -41,7 +41,7 @@ use utoipa_axum::routes;
 
 /// The whole HTTP API of Herald, ready to serve.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
+    router_with(state, Router::default())
 }
 
 /// The whole HTTP API with `pages` (routes served beside it, e.g. the web faces) behind the

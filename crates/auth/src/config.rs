@@ -18,14 +18,23 @@ pub struct AuthConfig {
     pub session_max_days: u64,
     /// How long a just-spent refresh token may be presented again (lost response) without revoking the session.
     pub refresh_reuse_grace_seconds: u64,
-    /// Failed logins allowed per account within the login window.
+    /// Failed logins allowed for one account from one address (an IPv4 address or an IPv6
+    /// /64) within the login window: what a guesser gets, without locking the owner out.
+    pub login_attempts_per_account_and_address: u32,
+    /// Failed logins allowed for one account from all addresses within the login window: the
+    /// ceiling against guessing spread over many addresses.
     pub login_attempts_per_account: u32,
-    /// Failed logins allowed per client IP within the login window.
+    /// Failed logins allowed per client address within the login window.
     pub login_attempts_per_ip: u32,
     /// Length of the login rate-limit window, in seconds.
     pub login_window_seconds: u64,
-    /// Signups allowed per client IP per hour.
-    pub signups_per_ip_per_hour: u32,
+    /// Accounts (anonymous ones included) created per client address per hour.
+    pub signups_per_address_per_hour: u32,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; more wait in line.
+    pub max_concurrent_hashes: usize,
+    /// How long a password check waits for a hashing slot before the request is answered 503
+    /// with `Retry-After`, in milliseconds.
+    pub hash_queue_wait_ms: u64,
     /// Sign in with Google.
     pub google: GoogleConfig,
     /// Sign in with Apple.
@@ -41,10 +50,13 @@ impl Default for AuthConfig {
             refresh_token_ttl_days: 60,
             session_max_days: 365,
             refresh_reuse_grace_seconds: 10,
-            login_attempts_per_account: 5,
+            login_attempts_per_account_and_address: 5,
+            login_attempts_per_account: 50,
             login_attempts_per_ip: 20,
             login_window_seconds: 900,
-            signups_per_ip_per_hour: 20,
+            signups_per_address_per_hour: 30,
+            max_concurrent_hashes: 4,
+            hash_queue_wait_ms: 2000,
             google: GoogleConfig::default(),
             apple: AppleConfig::default(),
         }

@@ -43,6 +43,12 @@ pub enum AuthError {
     /// A bug or an environment failure; logged, never shown to users.
     #[error("internal auth error: {0}")]
     Internal(String),
+    /// Every password-hashing slot stayed busy for the queue's wait: try again shortly.
+    #[error("too many sign-ins at once; try again in {retry_after_seconds} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after_seconds: u64,
+    },
     /// The email address is not one.
     #[error("{0}")]
     InvalidEmail(String),

@@ -21,4 +21,4 @@ pub use password::{
     warm_up as warm_up_password_check,
 };
 pub use refresh::{RefreshToken, refresh_expires_at, session_expires_at, within_reuse_grace};
-pub use service::{Accounts, ClientInfo, Principal, Tokens};
+pub use service::{Accounts, ClientInfo, Principal, Tokens, address_bucket};

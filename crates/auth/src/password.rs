@@ -84,16 +84,115 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
     hash_blocking(&secret).ok()
 });
 
-/// Hashes a password with argon2id (PHC string, random salt) on a blocking thread.
-pub async fn hash(password: Password) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || hash_blocking(password.expose().as_bytes()))
+/// At most a configured number of argon2id computations at once (each takes 19 MiB and a core
+/// for tens of milliseconds): a burst of sign-ins queues here for a short while, then is told to
+/// come back (503 + `Retry-After`) instead of growing memory without bound.
+#[derive(Debug)]
+pub struct HashGate {
+    permits: tokio::sync::Semaphore,
+    wait: std::time::Duration,
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl HashGate {
+    /// A gate letting `concurrent` hashes run at once, each waiting at most `wait` for its turn.
+    pub fn new(concurrent: usize, wait: std::time::Duration) -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(concurrent.max(1)),
+            wait,
+            running: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `work` (a hash or a check) once a slot is free, or answers `Busy`.
+    pub async fn run<F: std::future::Future>(&self, work: F) -> Result<F::Output, AuthError> {
+        use std::sync::atomic::Ordering;
+        let permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| AuthError::Busy {
+                retry_after_seconds: 1,
+            })?
+            .map_err(|_| AuthError::Internal("the hashing gate is closed".into()))?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let output = work.await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        drop(permit);
+        Ok(output)
+    }
+
+    /// The most hashes that ever ran at once through this gate.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A few long-lived threads that do all argon2 work. Tokio's blocking pool would spread the
+/// hashes over up to hundreds of threads, and the allocator keeps a 19 MiB buffer around in
+/// each thread's arena after use; on a fixed handful of threads, memory stays flat however
+/// many sign-ins have come and gone.
+struct HashPool {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+static HASH_POOL: LazyLock<HashPool> = LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    for n in 0..threads {
+        let queue = std::sync::Arc::clone(&queue);
+        let spawned = std::thread::Builder::new()
+            .name(format!("herald-argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a password hashing thread");
+        }
+    }
+    HashPool {
+        jobs: std::sync::Mutex::new(jobs),
+    }
+});
+
+/// Runs `work` on the hashing threads and waits for its result.
+async fn on_hash_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = done.send(work());
+    });
+    HASH_POOL
+        .jobs
+        .lock()
+        .map_err(|_| AuthError::Internal("the hashing pool is poisoned".into()))?
+        .send(job)
+        .map_err(|_| AuthError::Internal("the hashing threads have stopped".into()))?;
+    result
         .await
-        .map_err(|e| AuthError::Internal(format!("hashing task: {e}")))?
+        .map_err(|_| AuthError::Internal("a hashing job was dropped".into()))
+}
+
+/// Hashes a password with argon2id (PHC string, random salt) on a hashing thread.
+pub async fn hash(password: Password) -> Result<String, AuthError> {
+    on_hash_pool(move || hash_blocking(password.expose().as_bytes())).await?
 }
 
 /// Computes the dummy hash now (call at startup) so the first login for an unknown email is not slower than the rest.
 pub async fn warm_up() {
-    let _ = tokio::task::spawn_blocking(|| DUMMY_HASH.is_some()).await;
+    let _ = on_hash_pool(|| DUMMY_HASH.is_some()).await;
 }
 
 /// Checks a login attempt against a stored PHC hash; with no stored hash it does the same work and returns false.
@@ -102,8 +201,7 @@ pub async fn verify(candidate: String, stored: Option<String>) -> bool {
     if candidate.len() > MAX_BYTES {
         return false;
     }
-    let outcome =
-        tokio::task::spawn_blocking(move || verify_blocking(&candidate, stored.as_deref())).await;
+    let outcome = on_hash_pool(move || verify_blocking(&candidate, stored.as_deref())).await;
     match outcome {
         Ok(matched) => matched,
         Err(e) => {

@@ -58,6 +58,7 @@ pub struct Accounts {
     tokens: AccessTokens,
     keys: Vec<SigningKey>,
     oidc: IdTokenVerifier,
+    hashing: std::sync::Arc<password::HashGate>,
 }
 
 impl Accounts {
@@ -93,13 +94,49 @@ impl Accounts {
         let tokens = AccessTokens::new(&config, &signing, &keys)?;
         let oidc = IdTokenVerifier::new(&config, http);
         password::warm_up().await;
+        let hashing = std::sync::Arc::new(password::HashGate::new(
+            config.max_concurrent_hashes,
+            std::time::Duration::from_millis(config.hash_queue_wait_ms),
+        ));
         Ok(Self {
             db,
             config,
             tokens,
             keys,
             oidc,
+            hashing,
         })
+    }
+
+    /// The most password hashes that ever ran at once in this process (for tests and metrics).
+    pub fn peak_concurrent_hashes(&self) -> usize {
+        self.hashing.peak()
+    }
+
+    /// Takes a slot of every limit, or answers 429 with the wait.
+    async fn take(
+        &self,
+        limits: &[throttle::Limit],
+        now: DateTime<Utc>,
+    ) -> Result<throttle::Taken, AuthError> {
+        throttle::take(&self.db, limits, now)
+            .await?
+            .map_err(|retry_after_seconds| AuthError::Throttled {
+                retry_after_seconds,
+            })
+    }
+
+    /// The per-address limit on creating accounts (password, anonymous, provider).
+    fn signup_limit(&self, client: &ClientInfo) -> Vec<throttle::Limit> {
+        client
+            .ip
+            .map(|ip| throttle::Limit {
+                scope: format!("signup:address:{}", address_bucket(ip)),
+                limit: self.config.signups_per_address_per_hour,
+                window: Duration::hours(1),
+            })
+            .into_iter()
+            .collect()
     }
 
     /// The public keys that verify access tokens, as a JWKS document.
@@ -117,18 +154,8 @@ impl Accounts {
     ) -> Result<Tokens, AuthError> {
         let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
         let password = Password::parse(password)?;
-        let now = Utc::now();
-        let scope = client.ip.map(|ip| format!("signup:ip:{ip}"));
-        if let Some(scope) = &scope {
-            self.check(
-                scope,
-                self.config.signups_per_ip_per_hour,
-                Duration::hours(1),
-                now,
-            )
-            .await?;
-        }
-        let hash = password::hash(password).await?;
+        self.take(&self.signup_limit(client), Utc::now()).await?;
+        let hash = self.hashing.run(password::hash(password)).await??;
         let user = users::create(
             &self.db,
             NewUser {
@@ -141,9 +168,6 @@ impl Accounts {
         )
         .await
         .map_err(taken)?;
-        if let Some(scope) = &scope {
-            throttle::record(&self.db, scope, now, Duration::hours(1)).await?;
-        }
         self.start_session(user, client).await
     }
 
@@ -155,44 +179,61 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<Tokens, AuthError> {
         let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
-        let now = Utc::now();
         let window = Duration::seconds(self.config.login_window_seconds as i64);
-        let account_scope = format!("login:account:{email}");
-        let ip_scope = client.ip.map(|ip| format!("login:ip:{ip}"));
-        self.check(
-            &account_scope,
-            self.config.login_attempts_per_account,
+        // Every attempt takes its slots before the password is checked, atomically, so a
+        // burst of parallel guesses cannot all pass a count none of them is in yet; a
+        // successful login gives its slots back. The tight limit is per account *and*
+        // address, so a stranger's guesses do not lock the owner out from elsewhere.
+        let limit = |scope: String, limit: u32| throttle::Limit {
+            scope,
+            limit,
             window,
-            now,
-        )
-        .await?;
-        if let Some(scope) = &ip_scope {
-            self.check(scope, self.config.login_attempts_per_ip, window, now)
-                .await?;
+        };
+        let mut limits = vec![limit(
+            format!("login:account:{email}"),
+            self.config.login_attempts_per_account,
+        )];
+        if let Some(ip) = client.ip {
+            let bucket = address_bucket(ip);
+            limits.push(limit(
+                format!("login:pair:{email}:{bucket}"),
+                self.config.login_attempts_per_account_and_address,
+            ));
+            limits.push(limit(
+                format!("login:address:{bucket}"),
+                self.config.login_attempts_per_ip,
+            ));
         }
+        let taken = self.take(&limits, Utc::now()).await?;
         let found = users::credentials_by_email(&self.db, email.as_str()).await?;
         let stored = found
             .as_ref()
             .and_then(|c| c.password_hash.as_ref())
             .map(|h| h.expose().clone());
-        let matches = password::verify(password.to_string(), stored).await;
+        let matches = match self
+            .hashing
+            .run(password::verify(password.to_string(), stored))
+            .await
+        {
+            Ok(matches) => matches,
+            Err(busy) => {
+                // Not checked, so not counted.
+                throttle::refund(&self.db, taken).await?;
+                return Err(busy);
+            }
+        };
         match found {
             Some(credentials) if matches => {
-                throttle::clear(&self.db, &account_scope).await?;
+                throttle::refund(&self.db, taken).await?;
                 self.start_session(credentials.user, client).await
             }
-            _ => {
-                throttle::record(&self.db, &account_scope, now, window).await?;
-                if let Some(scope) = &ip_scope {
-                    throttle::record(&self.db, scope, now, window).await?;
-                }
-                Err(AuthError::InvalidCredentials)
-            }
+            _ => Err(AuthError::InvalidCredentials),
         }
     }
 
     /// Creates an anonymous reader (a fresh app install) and signs it in.
     pub async fn anonymous(&self, client: &ClientInfo) -> Result<Tokens, AuthError> {
+        self.take(&self.signup_limit(client), Utc::now()).await?;
         let user = users::create(
             &self.db,
             NewUser {
@@ -324,7 +365,7 @@ impl Accounts {
         let email = Email::parse(email).map_err(AuthError::InvalidEmail)?;
         let password = Password::parse(password)?;
         self.require_anonymous(principal).await?;
-        let hash = password::hash(password).await?;
+        let hash = self.hashing.run(password::hash(password)).await??;
         let user =
             users::upgrade_with_password(&self.db, principal.user_id, email.into_string(), hash)
                 .await
@@ -389,10 +430,23 @@ impl Accounts {
         let new = Password::parse(new)?;
         let credentials = users::credentials_by_id(&self.db, principal.user_id).await?;
         let stored = credentials.password_hash.map(|h| h.expose().clone());
-        if !password::verify(current.to_string(), stored).await {
+        let window = Duration::seconds(self.config.login_window_seconds as i64);
+        let taken = self
+            .take(
+                &[throttle::Limit {
+                    scope: format!("password:user:{}", principal.user_id),
+                    limit: self.config.login_attempts_per_account_and_address,
+                    window,
+                }],
+                Utc::now(),
+            )
+            .await?;
+        let verify = password::verify(current.to_string(), stored);
+        if !self.hashing.run(verify).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let hash = password::hash(new).await?;
+        throttle::refund(&self.db, taken).await?;
+        let hash = self.hashing.run(password::hash(new)).await??;
         users::set_password_hash(&self.db, principal.user_id, hash).await?;
         sessions::revoke_all_except(
             &self.db,
@@ -469,24 +523,6 @@ impl Accounts {
         Ok(Some(email.into_string()))
     }
 
-    async fn check(
-        &self,
-        scope: &str,
-        limit: u32,
-        window: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
-        let count = throttle::count(&self.db, scope, window, now).await?;
-        if count.count < u64::from(limit) {
-            return Ok(());
-        }
-        let frees_at = count.oldest.unwrap_or(now) + window;
-        let retry_after_seconds = (frees_at - now).num_seconds().max(1) as u64;
-        Err(AuthError::Throttled {
-            retry_after_seconds,
-        })
-    }
-
     async fn start_session(&self, user: User, client: &ClientInfo) -> Result<Tokens, AuthError> {
         let (plain, hash) = RefreshToken::generate();
         let now = Utc::now();
@@ -537,4 +573,41 @@ fn clean_name(name: Option<String>) -> Option<String> {
     name.map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|n| !n.is_empty())
         .map(|n| n.chars().take(100).collect())
+}
+
+/// The bucket an address is throttled under: an IPv4 address itself, an IPv6 address's /64
+/// (one subscriber's prefix: hopping addresses inside it buys nothing).
+pub fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_ipv4_stands_alone() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_bucket(a), address_bucket(b));
+        assert_ne!(address_bucket(a), address_bucket(c));
+        assert_eq!(
+            address_bucket("203.0.113.7".parse().unwrap()),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            address_bucket("::ffff:203.0.113.7".parse().unwrap()),
+            "203.0.113.7"
+        );
+    }
 }

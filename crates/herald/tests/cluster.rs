@@ -226,7 +226,14 @@ async fn a_role_split_cluster_finishes_an_alert_after_a_notifier_is_killed() {
             "HERALD__PUSH__FANOUT__LEASE_SECONDS",
             LEASE_SECONDS.to_string(),
         ),
-        ("HERALD__AUTH__SIGNUPS_PER_IP_PER_HOUR", "1000000".into()),
+        (
+            "HERALD__AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR",
+            "1000000".into(),
+        ),
+        (
+            "HERALD__PUSH__DEVICES_PER_ADDRESS_PER_HOUR",
+            "1000000".into(),
+        ),
         (
             "HERALD__HTTP__SHUTDOWN_GRACE_SECONDS",
             GRACE_SECONDS.to_string(),

@@ -27,6 +27,9 @@ pub struct PushConfig {
     pub default_ttl_seconds: u32,
     /// Alerts a device receives per day unless its preferences say otherwise.
     pub default_max_alerts_per_day: u32,
+    /// Device registrations (`POST /v1/devices`) allowed per client address per hour, whatever
+    /// the account: accounts are free, so the per-account device limit alone bounds nothing.
+    pub devices_per_address_per_hour: u32,
     /// How the notifier paces its fan-out (`[push.fanout]`).
     pub fanout: FanoutConfig,
 }
@@ -43,6 +46,7 @@ impl Default for PushConfig {
             high_urgency_bypasses_quiet_hours: true,
             default_ttl_seconds: 3600,
             default_max_alerts_per_day: 10,
+            devices_per_address_per_hour: 60,
             fanout: FanoutConfig::default(),
         }
     }
@@ -72,6 +76,16 @@ pub struct FanoutConfig {
     /// Batches one notifier process works on at once: while one batch's tail drains or its
     /// outcomes are written, another's deliveries are in flight.
     pub workers: usize,
+    /// How long a batch waits for one delivery's first attempt, in milliseconds. A push service
+    /// that has not answered by then (or answers 429/5xx) gets the device again from the retry
+    /// queue, so a slow endpoint never holds its batch or the alerts after it.
+    pub first_attempt_timeout_ms: u64,
+    /// Consecutive transient failures (timeouts, 429, 5xx) from one push-service origin after
+    /// which its circuit opens: its deliveries go straight to the retry queue for a while.
+    pub breaker_failures: u32,
+    /// How long an origin's circuit stays open the first time, in seconds; doubled each time
+    /// it opens again in a row, up to `retry_max_seconds`.
+    pub breaker_cooldown_seconds: u64,
 }
 
 impl Default for FanoutConfig {
@@ -85,6 +99,9 @@ impl Default for FanoutConfig {
             retry_max_seconds: 60,
             record_chunk: 500,
             workers: 4,
+            first_attempt_timeout_ms: 3000,
+            breaker_failures: 8,
+            breaker_cooldown_seconds: 5,
         }
     }
 }

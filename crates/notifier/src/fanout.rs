@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use futures::StreamExt as _;
-use herald_store::devices::{self, ApnsEnvironment as StoreApnsEnvironment, DeviceAddress, Target};
-use herald_store::preferences::local_day_start;
+use herald_store::devices::{
+    self, ApnsEnvironment as StoreApnsEnvironment, Device, DeviceAddress, Target,
+};
 use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert};
+use herald_store::retries::{self, DueRetry, NewRetry};
 use herald_store::{Db, Heartbeat, StoreError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
 
+use crate::breaker::Breakers;
 use crate::config::{FanoutConfig, PushConfig};
+use crate::rules::{AlertRules, Hold};
 use crate::send::{
     AlertPayload, ApnsEnvironment, ApnsSender, DeliveryOutcome, FcmSender, MessageOptions,
     SetupError, WebPushSender,
@@ -79,6 +82,12 @@ pub struct FanoutSettings {
     pub retry_max: Duration,
     /// Outcomes written to the database per statement.
     pub record_chunk: usize,
+    /// How long a batch waits for one delivery's first attempt before parking it for a retry.
+    pub first_attempt_timeout: Duration,
+    /// Transient failures in a row that open an origin's circuit (0: never).
+    pub breaker_failures: u32,
+    /// How long an origin's circuit first stays open.
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for FanoutSettings {
@@ -98,6 +107,9 @@ impl FanoutSettings {
             retry_base: Duration::from_millis(config.retry_base_ms),
             retry_max: Duration::from_secs(config.retry_max_seconds),
             record_chunk: config.record_chunk.max(1),
+            first_attempt_timeout: Duration::from_millis(config.first_attempt_timeout_ms.max(1)),
+            breaker_failures: config.breaker_failures,
+            breaker_cooldown: Duration::from_secs(config.breaker_cooldown_seconds),
         }
     }
 }
@@ -205,10 +217,21 @@ struct Inner {
     last_trigger: std::sync::Mutex<Option<Instant>>,
     /// Beats whenever a worker's lease attempt reached the database (for `/readyz`).
     heartbeat: Heartbeat,
+    /// Circuit breakers per push-service origin, shared by the workers.
+    breakers: Breakers,
+    /// Set by the first worker to start, which also drains the retry queue for the process.
+    retrying: AtomicBool,
 }
 
-/// What one device's delivery came to; `None` in place of it means it was interrupted.
-type Delivered = Option<DeliveryRecord>;
+/// What one delivery attempt came to.
+enum Attempted {
+    /// An outcome to record.
+    Done(DeliveryRecord),
+    /// Try again later, from the retry queue.
+    Deferred(NewRetry),
+    /// Stopped before it ended (the process or the batch is stopping).
+    Interrupted,
+}
 
 impl Fanout {
     /// A notifier with a fresh lease-owner id.
@@ -244,11 +267,17 @@ impl Fanout {
                 config,
                 senders,
                 metrics,
-                settings,
                 owner: format!("notifier-{}", Uuid::new_v4().simple()),
                 last_sweep: std::sync::Mutex::new(None),
                 last_trigger: std::sync::Mutex::new(None),
                 heartbeat,
+                breakers: Breakers::new(
+                    settings.breaker_failures,
+                    settings.breaker_cooldown,
+                    settings.retry_max,
+                ),
+                retrying: AtomicBool::new(false),
+                settings,
             }),
         }
     }
@@ -264,6 +293,18 @@ impl Fanout {
     /// A worker prepares its next batch (lease, reads, story claims) while it sends the current
     /// one, so the database round trips of one batch overlap the sending of another.
     pub async fn run(&self, stop: CancellationToken) -> Result<(), StoreError> {
+        let drains_retries = !self.inner.retrying.swap(true, Ordering::SeqCst);
+        let retries = async {
+            if drains_retries {
+                self.retry_loop(&stop).await;
+            }
+        };
+        let ((), result) = tokio::join!(retries, self.run_batches(&stop));
+        result
+    }
+
+    async fn run_batches(&self, stop: &CancellationToken) -> Result<(), StoreError> {
+        let stop = stop.clone();
         tracing::info!(owner = %self.inner.owner, "notifier started");
         let mut next: Option<Prepared> = None;
         while !stop.is_cancelled() {
@@ -483,9 +524,7 @@ impl Fanout {
             sent_today.entry(device).or_default().push(at);
         }
 
-        let urgency = parse_urgency(&alert.urgency);
-        let bypass_quiet =
-            urgency == Urgency::High && inner.config.high_urgency_bypasses_quiet_hours;
+        let rules = AlertRules::new(&inner.config, &alert.urgency);
         let mut skipped = Vec::new();
         let mut eligible = Vec::new();
         for target in targets {
@@ -507,44 +546,19 @@ impl Fanout {
                 skipped.push(skip(DeliveryStatus::Unfollowed));
                 continue;
             };
-            let tz = target
-                .preferences
-                .as_ref()
-                .map(|p| p.timezone)
-                .or_else(|| {
-                    device
-                        .timezone
-                        .as_deref()
-                        .and_then(|t| t.parse::<Tz>().ok())
-                })
-                .unwrap_or(Tz::UTC);
-            let cap = target
-                .preferences
-                .as_ref()
-                .map_or(inner.config.default_max_alerts_per_day, |p| {
-                    u32::from(p.max_alerts_per_day)
-                });
-            let day_start = local_day_start(tz, now);
-            let today = sent_today.get(&device.id).map_or(0, |times| {
-                times.iter().filter(|at| **at >= day_start).count()
-            });
-            let quiet = target
-                .preferences
-                .as_ref()
-                .and_then(|p| p.quiet_hours)
-                .is_some_and(|q| q.contains(tz, now));
-            if today >= cap as usize {
-                skipped.push(skip(DeliveryStatus::DailyCap));
-            } else if quiet && !bypass_quiet {
-                skipped.push(skip(DeliveryStatus::QuietHours));
-            } else {
-                let topic = alert
-                    .topics
-                    .iter()
-                    .find(|t| topics.contains(t))
-                    .cloned()
-                    .unwrap_or_default();
-                eligible.push((target, topic));
+            let sent = sent_today.get(&device.id).map_or(&[][..], Vec::as_slice);
+            match rules.hold(&target, sent, now) {
+                Some(Hold::DailyCap) => skipped.push(skip(DeliveryStatus::DailyCap)),
+                Some(Hold::QuietHours) => skipped.push(skip(DeliveryStatus::QuietHours)),
+                None => {
+                    let topic = alert
+                        .topics
+                        .iter()
+                        .find(|t| topics.contains(t))
+                        .cloned()
+                        .unwrap_or_default();
+                    eligible.push((target, topic));
+                }
             }
         }
         // Claimed only for devices about to be sent, so a skipped device may get the story later.
@@ -575,7 +589,9 @@ impl Fanout {
         Ok(sends)
     }
 
-    /// Sends to `sends` with bounded concurrency while a chunk of outcomes is written beside it.
+    /// Sends to `sends` with bounded concurrency while a chunk of outcomes is written beside it;
+    /// deliveries that must be tried again are parked in the retry queue, so the batch never
+    /// waits on a slow or failing push service.
     async fn send_batch(
         &self,
         lease: &Lease,
@@ -594,20 +610,24 @@ impl Fanout {
                 .map(|(target, topic)| self.deliver(alert, target, topic, stop))
                 .buffer_unordered(inner.settings.concurrency.max(1));
             let mut pending = Vec::with_capacity(chunk);
+            let mut deferred = Vec::new();
             while let Some(outcome) = outcomes.next().await {
-                if let Some(record) = outcome {
-                    pending.push(record);
+                match outcome {
+                    Attempted::Done(record) => pending.push(record),
+                    Attempted::Deferred(retry) => deferred.push(retry),
+                    Attempted::Interrupted => {}
                 }
                 if pending.len() >= chunk {
                     let full = std::mem::replace(&mut pending, Vec::with_capacity(chunk));
                     if written.send(full).await.is_err() {
-                        return; // the writer failed; its error ends the batch
+                        return deferred; // the writer failed; its error ends the batch
                     }
                 }
             }
             if !pending.is_empty() {
                 let _ = written.send(pending).await;
             }
+            deferred
         };
         let recording = async move {
             while let Some(records) = to_write.recv().await {
@@ -615,110 +635,247 @@ impl Fanout {
             }
             Ok::<(), StoreError>(())
         };
-        let ((), recorded) = tokio::join!(sending, recording);
-        recorded
+        let (deferred, recorded) = tokio::join!(sending, recording);
+        recorded?;
+        // Parked before the batch completes, so the alert is not done while they wait.
+        retries::defer(db, alert.id, &deferred).await
     }
 
-    /// Sends one alert to one device, retrying transient failures with exponential backoff
-    /// and jitter (at least the service's `Retry-After`) until the alert's TTL runs out.
+    /// The first attempt of one alert to one device, within the batch's deadline: its outcome,
+    /// or the device parked for a retry when the push service asks for one or is too slow.
     async fn deliver(
         &self,
         alert: &QueuedAlert,
         target: Target,
         topic: String,
         stop: &CancellationToken,
-    ) -> Delivered {
-        let inner = &self.inner;
+    ) -> Attempted {
         let device = target.device;
-        let channel = channel(&device.address);
-        let urgency = parse_urgency(&alert.urgency);
-        let expires_at = alert.expires_at();
-        let mut attempts = 0u32;
-        let record = |status, reason, attempts| DeliveryRecord {
-            user_id: device.user_id,
-            device_id: device.id,
-            status,
-            reason,
-            attempts,
-            at: Utc::now(),
+        let deadline = Some(self.inner.settings.first_attempt_timeout);
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => return Attempted::Interrupted,
+            outcome = self.attempt(alert, &device, &topic, deadline) => outcome,
         };
-        loop {
-            if stop.is_cancelled() {
-                return None;
+        self.conclude(alert, &device, topic, 1, outcome).await
+    }
+
+    /// One send of `alert` to `device`, unless its push service's circuit is open; `deadline`
+    /// bounds the wait for an answer (the sender's own timeout applies in any case).
+    async fn attempt(
+        &self,
+        alert: &QueuedAlert,
+        device: &Device,
+        topic: &str,
+        deadline: Option<Duration>,
+    ) -> DeliveryOutcome {
+        let inner = &self.inner;
+        let origin = origin(&device.address);
+        if let Err(wait) = inner.breakers.check(&origin) {
+            return DeliveryOutcome::Retry {
+                after: Some(wait),
+                reason: "the push service failed repeatedly; its circuit is open".into(),
+            };
+        }
+        let now = Utc::now();
+        let payload = AlertPayload {
+            alert_id: alert.id,
+            title: alert.title.clone(),
+            body: alert.body.clone(),
+            url: alert.url.clone(),
+            article_id: alert.article_id,
+            story_id: alert.story_id,
+            topic: topic.to_owned(),
+            image_url: alert.image_url.clone(),
+            sent_at: now,
+        };
+        let ttl =
+            u32::try_from((alert.expires_at() - now).num_seconds().max(0)).unwrap_or(u32::MAX);
+        let opts = MessageOptions::for_alert(&payload, parse_urgency(&alert.urgency), ttl);
+        let send = self.send_once(&device.address, &payload, &opts);
+        let outcome = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, send)
+                .await
+                .unwrap_or_else(|_| {
+                    DeliveryOutcome::retry(format!("no answer within {} ms", deadline.as_millis()))
+                }),
+            None => send.await,
+        };
+        inner
+            .breakers
+            .record(&origin, !matches!(outcome, DeliveryOutcome::Retry { .. }));
+        outcome
+    }
+
+    /// What an attempt comes to: an outcome to record, or a retry at a later time (backoff with
+    /// jitter, at least the service's `Retry-After`, at most `retry_max_seconds`) when that
+    /// time is still within the alert's TTL.
+    async fn conclude(
+        &self,
+        alert: &QueuedAlert,
+        device: &Device,
+        topic: String,
+        attempts: u32,
+        outcome: DeliveryOutcome,
+    ) -> Attempted {
+        let inner = &self.inner;
+        let channel = channel(&device.address);
+        let record = |status, reason| {
+            Attempted::Done(DeliveryRecord {
+                user_id: device.user_id,
+                device_id: device.id,
+                status,
+                reason,
+                attempts,
+                at: Utc::now(),
+            })
+        };
+        match outcome {
+            DeliveryOutcome::Sent => {
+                inner.metrics.count(channel, "sent");
+                let latency = (Utc::now() - alert.created_at).num_milliseconds().max(0);
+                inner.metrics.latency.observe(latency as f64 / 1000.0);
+                record(DeliveryStatus::Sent, None)
             }
-            attempts += 1;
-            let now = Utc::now();
-            let payload = AlertPayload {
-                alert_id: alert.id,
-                title: alert.title.clone(),
-                body: alert.body.clone(),
-                url: alert.url.clone(),
-                article_id: alert.article_id,
-                story_id: alert.story_id,
-                topic: topic.clone(),
-                image_url: alert.image_url.clone(),
-                sent_at: now,
-            };
-            let ttl = u32::try_from((expires_at - now).num_seconds().max(0)).unwrap_or(u32::MAX);
-            let opts = MessageOptions::for_alert(&payload, urgency, ttl);
-            let outcome = tokio::select! {
-                _ = stop.cancelled() => return None,
-                outcome = self.send_once(&device.address, &payload, &opts) => outcome,
-            };
-            match outcome {
-                DeliveryOutcome::Sent => {
-                    inner.metrics.count(channel, "sent");
-                    let latency = (Utc::now() - alert.created_at).num_milliseconds().max(0);
-                    inner.metrics.latency.observe(latency as f64 / 1000.0);
-                    return Some(record(DeliveryStatus::Sent, None, attempts));
+            DeliveryOutcome::Gone => {
+                inner.metrics.count(channel, "pruned");
+                let reason = "the push service says the device is gone";
+                if let Err(err) = devices::mark_dead(&inner.db, device.id, reason).await {
+                    tracing::warn!(device = %device.id, error = %err, "cannot mark device dead");
                 }
-                DeliveryOutcome::Gone => {
-                    inner.metrics.count(channel, "pruned");
-                    let reason = "the push service says the device is gone";
-                    if let Err(err) = devices::mark_dead(&inner.db, device.id, reason).await {
-                        tracing::warn!(device = %device.id, error = %err, "cannot mark device dead");
-                    }
-                    return Some(record(
-                        DeliveryStatus::Pruned,
-                        Some(reason.into()),
-                        attempts,
-                    ));
-                }
-                DeliveryOutcome::Failed { reason } => {
+                record(DeliveryStatus::Pruned, Some(reason.into()))
+            }
+            DeliveryOutcome::Failed { reason } => {
+                inner.metrics.count(channel, "failed");
+                record(DeliveryStatus::Failed, Some(reason))
+            }
+            DeliveryOutcome::Retry { after, reason } => {
+                let delay = retry_delay(&inner.settings, attempts, after);
+                let due_at =
+                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                if due_at >= alert.expires_at() {
                     inner.metrics.count(channel, "failed");
-                    return Some(record(DeliveryStatus::Failed, Some(reason), attempts));
+                    let reason = format!("TTL ran out after {attempts} attempt(s): {reason}");
+                    return record(DeliveryStatus::Failed, Some(reason));
                 }
-                DeliveryOutcome::Retry { after, reason } => {
-                    let delay = retry_delay(&inner.settings, attempts, after);
-                    let resume = Utc::now()
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                    if resume >= expires_at {
-                        inner.metrics.count(channel, "failed");
-                        let reason = format!("TTL ran out after {attempts} attempt(s): {reason}");
-                        return Some(record(DeliveryStatus::Failed, Some(reason), attempts));
-                    }
-                    inner.metrics.count(channel, "retried");
-                    tracing::debug!(device = %device.id, ?delay, %reason, "delivery will be retried");
-                    tokio::select! {
-                        _ = stop.cancelled() => return None,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    // Time has passed: the alert may have been cancelled, the device removed.
-                    match queue::alert(&inner.db, alert.id).await {
-                        Ok(current) if !current.state.is_active() => return None,
-                        Ok(_) => {}
-                        Err(err) => tracing::warn!(error = %err, "cannot re-check the alert"),
-                    }
-                    match queue::still_targeted(&inner.db, device.id, &alert.topics).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            inner.metrics.count(channel, "unfollowed");
-                            return Some(record(DeliveryStatus::Unfollowed, None, attempts));
-                        }
-                        Err(err) => tracing::warn!(error = %err, "cannot re-check the device"),
-                    }
-                }
+                inner.metrics.count(channel, "retried");
+                tracing::debug!(device = %device.id, ?delay, %reason, "delivery will be retried");
+                Attempted::Deferred(NewRetry {
+                    device_id: device.id,
+                    user_id: device.user_id,
+                    topic,
+                    attempts,
+                    due_at,
+                    reason,
+                })
             }
+        }
+    }
+
+    /// Drains the retry queue for this process until `stop`: leases due retries (any
+    /// notifier's, once their lease lapsed) and gives each device its next attempt, up to
+    /// `concurrency` at once. Each retry runs on its own, so a slow one never holds the others:
+    /// the loop leases more as soon as a slot frees.
+    async fn retry_loop(&self, stop: &CancellationToken) {
+        let inner = &self.inner;
+        let owner = format!("{}-retries", inner.owner);
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            inner.settings.concurrency.max(1),
+        ));
+        let mut running = tokio::task::JoinSet::new();
+        while !stop.is_cancelled() {
+            while running.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = running.join_next() => {}
+                }
+                continue;
+            }
+            let leased =
+                retries::lease_due(&inner.db, &owner, inner.settings.lease_for, free as u64).await;
+            match leased {
+                Ok(due) if due.is_empty() => pause(stop, inner.settings.idle_poll).await,
+                Ok(due) => {
+                    for retry in due {
+                        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                            break;
+                        };
+                        let (this, owner, stop) = (self.clone(), owner.clone(), stop.clone());
+                        running.spawn(async move {
+                            this.retry(retry, &owner, &stop).await;
+                            drop(slot);
+                        });
+                    }
+                }
+                Err(err) => wait_out(stop, &err).await,
+            }
+        }
+        // Running retries see `stop` and end; unfinished ones are leased again after a lapse.
+        while running.join_next().await.is_some() {}
+    }
+
+    /// One retry: re-checks that the alert and the device still want it, sends, and records
+    /// the outcome or puts it back for later.
+    async fn retry(&self, retry: DueRetry, owner: &str, stop: &CancellationToken) {
+        let db = &self.inner.db;
+        let alert = match queue::alert(db, retry.alert_id).await {
+            Ok(alert) => alert,
+            Err(err) => {
+                tracing::warn!(alert = %retry.alert_id, error = %err, "cannot read a retry's alert");
+                return;
+            }
+        };
+        let outcome = match &retry.device {
+            // Cancelled or expired meanwhile, or the device is gone: nothing to send or record.
+            _ if !alert.state.is_active() => None,
+            None => None,
+            Some(device) => match queue::still_targeted(db, device.id, &alert.topics).await {
+                Ok(false) => {
+                    self.inner
+                        .metrics
+                        .count(channel(&device.address), "unfollowed");
+                    Some(Attempted::Done(DeliveryRecord {
+                        user_id: device.user_id,
+                        device_id: device.id,
+                        status: DeliveryStatus::Unfollowed,
+                        reason: None,
+                        attempts: retry.attempts,
+                        at: Utc::now(),
+                    }))
+                }
+                Ok(true) => {
+                    let attempts = retry.attempts + 1;
+                    let sent = tokio::select! {
+                        // The lease lapses and another notifier (or this one, restarted) retries.
+                        _ = stop.cancelled() => return,
+                        sent = self.attempt(&alert, device, &retry.topic, None) => sent,
+                    };
+                    Some(
+                        self.conclude(&alert, device, retry.topic.clone(), attempts, sent)
+                            .await,
+                    )
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot re-check a retry's device");
+                    return;
+                }
+            },
+        };
+        let result = match outcome {
+            Some(Attempted::Deferred(next)) => {
+                retries::reschedule(db, &retry, owner, next.attempts, next.due_at, &next.reason)
+                    .await
+            }
+            Some(Attempted::Done(record)) => {
+                retries::resolve(db, &alert, &retry, owner, Some(record)).await
+            }
+            Some(Attempted::Interrupted) | None => {
+                retries::resolve(db, &alert, &retry, owner, None).await
+            }
+        };
+        if let Err(err) = result {
+            tracing::warn!(alert = %alert.id, device = %retry.device_id, error = %err, "cannot record a retry");
         }
     }
 
@@ -799,21 +956,38 @@ async fn heartbeat(
     lost: Arc<AtomicBool>,
 ) {
     let every = (lease_for / 3).max(Duration::from_millis(100));
+    let mut renewed = Instant::now();
     loop {
         tokio::select! {
             _ = batch_stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
         match queue::renew(&db, &lease, lease_for).await {
-            Ok(true) => {}
+            Ok(true) => renewed = Instant::now(),
             Ok(false) => {
                 lost.store(true, Ordering::SeqCst);
                 batch_stop.cancel();
                 return;
             }
-            Err(err) => tracing::warn!(batch = %lease.batch_id, error = %err, "cannot renew lease"),
+            Err(err) => {
+                tracing::warn!(batch = %lease.batch_id, error = %err, "cannot renew lease");
+                if lease_may_lapse(renewed.elapsed(), every, lease_for) {
+                    // Another notifier may take the batch over before the next renewal could
+                    // land: stop sending it rather than send it twice.
+                    tracing::warn!(batch = %lease.batch_id, "lease about to lapse unrenewed; stopping the batch");
+                    lost.store(true, Ordering::SeqCst);
+                    batch_stop.cancel();
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Whether a lease last renewed `since_renewal` ago could lapse before the next renewal,
+/// `every` from now, lands.
+fn lease_may_lapse(since_renewal: Duration, every: Duration, lease_for: Duration) -> bool {
+    since_renewal + every >= lease_for
 }
 
 /// Waits `wait`, or less when `stop` is cancelled.
@@ -860,6 +1034,18 @@ pub fn parse_urgency(text: &str) -> Urgency {
     }
 }
 
+/// The push service a device's messages go to, for its circuit breaker: the endpoint's origin
+/// for Web Push, the service itself for FCM and APNs.
+fn origin(address: &DeviceAddress) -> String {
+    match address {
+        DeviceAddress::WebPush { endpoint, .. } => Url::parse(endpoint)
+            .map(|url| url.origin().ascii_serialization())
+            .unwrap_or_else(|_| endpoint.clone()),
+        DeviceAddress::Fcm { .. } => "fcm".into(),
+        DeviceAddress::Apns { .. } => "apns".into(),
+    }
+}
+
 fn channel(address: &DeviceAddress) -> &'static str {
     match address {
         DeviceAddress::WebPush { .. } => "webpush",
@@ -881,12 +1067,25 @@ pub fn retry_delay(
         .saturating_mul(1u32 << exponent)
         .min(settings.retry_max);
     let jittered = backoff.mul_f64(rand::random_range(0.5..=1.0));
-    retry_after.map_or(jittered, |after| after.max(jittered))
+    // A service's Retry-After is honoured up to the cap: an endpoint asking for a day does not
+    // keep its delivery (and the alert) waiting a day.
+    retry_after.map_or(jittered, |after| {
+        after.min(settings.retry_max).max(jittered)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_stops_when_its_lease_could_lapse_before_the_next_renewal() {
+        let lease = Duration::from_secs(30);
+        let every = lease / 3;
+        assert!(!lease_may_lapse(Duration::from_secs(10), every, lease));
+        assert!(!lease_may_lapse(Duration::from_secs(19), every, lease));
+        assert!(lease_may_lapse(Duration::from_secs(20), every, lease));
+    }
 
     #[test]
     fn retry_delay_grows_and_honours_retry_after() {
@@ -901,6 +1100,9 @@ mod tests {
         }
         let d = retry_delay(&settings, 1, Some(Duration::from_secs(2)));
         assert!(d >= Duration::from_secs(2));
+        // A Retry-After of a day is capped at retry_max.
+        let d = retry_delay(&settings, 1, Some(Duration::from_secs(86_400)));
+        assert_eq!(d, settings.retry_max);
         assert_eq!(parse_urgency("high"), Urgency::High);
         assert_eq!(parse_urgency("whatever"), Urgency::Normal);
     }

@@ -1,7 +1,9 @@
 //! Alert triggers, the durable fan-out queue, and the Web Push, FCM and APNs senders.
 
+pub mod breaker;
 pub mod config;
 pub mod fanout;
+pub mod rules;
 pub mod send;
 pub mod webpush;
 

@@ -95,7 +95,7 @@ pub struct Device {
     pub updated_at: DateTime<Utc>,
 }
 
-fn to_device(m: device::Model) -> Option<Device> {
+pub(crate) fn to_device(m: device::Model) -> Option<Device> {
     let address = match m.platform.as_str() {
         "web" => DeviceAddress::WebPush {
             endpoint: m.address,

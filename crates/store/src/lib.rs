@@ -18,6 +18,7 @@ pub mod newsroom;
 pub mod preferences;
 pub mod queue;
 pub mod reading;
+pub mod retries;
 mod secret;
 pub mod sessions;
 pub mod source_health;

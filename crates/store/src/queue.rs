@@ -527,34 +527,53 @@ pub async fn complete(db: &DatabaseConnection, lease: &Lease) -> Result<bool, St
         if updated.rows_affected == 0 {
             return Ok(false);
         }
-        // Two notifiers finishing an alert's last batches at once: the alert row serialises them.
-        let mut alert_query = alert::Entity::find_by_id(lease.alert.id);
-        if backend == DbBackend::Postgres {
-            alert_query = alert_query.lock_exclusive();
-        }
-        alert_query.one(&txn).await?;
-        // Reads only the alert's open batches (a partial index), however many are done.
-        let open = alert_batch::Entity::find()
-            .select_only()
-            .column(alert_batch::Column::Id)
-            .filter(alert_batch::Column::AlertId.eq(lease.alert.id))
-            .filter(alert_batch::Column::State.is_in(OPEN_BATCH_STATES))
-            .into_tuple::<Uuid>()
-            .one(&txn)
-            .await?;
-        if open.is_none() {
-            alert::Entity::update_many()
-                .col_expr(alert::Column::State, Expr::value(AlertState::Done.as_str()))
-                .col_expr(alert::Column::FinishedAt, Expr::value(now))
-                .filter(alert::Column::Id.eq(lease.alert.id))
-                .filter(alert::Column::State.is_in(ACTIVE_ALERT_STATES))
-                .exec(&txn)
-                .await?;
-        }
+        mark_done_if_idle(&txn, backend, lease.alert.id, now).await?;
         Ok(true)
     }
     .await;
     finish(txn, result).await
+}
+
+/// Marks the alert done if nothing of it is left: no open batch, no delivery waiting to be
+/// retried (called after a retry resolves).
+pub async fn finish_if_idle(db: &DatabaseConnection, alert_id: Uuid) -> Result<(), StoreError> {
+    let backend = db.get_database_backend();
+    let txn = crate::begin_write(db).await?;
+    let result = mark_done_if_idle(&txn, backend, alert_id, Utc::now()).await;
+    finish(txn, result).await
+}
+
+async fn mark_done_if_idle(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    alert_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // Two notifiers finishing an alert's last work at once: the alert row serialises them.
+    let mut alert_query = alert::Entity::find_by_id(alert_id);
+    if backend == DbBackend::Postgres {
+        alert_query = alert_query.lock_exclusive();
+    }
+    alert_query.one(txn).await?;
+    // Reads only the alert's open batches (a partial index), however many are done.
+    let open = alert_batch::Entity::find()
+        .select_only()
+        .column(alert_batch::Column::Id)
+        .filter(alert_batch::Column::AlertId.eq(alert_id))
+        .filter(alert_batch::Column::State.is_in(OPEN_BATCH_STATES))
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?;
+    if open.is_none() && crate::retries::pending(txn, alert_id).await? == 0 {
+        alert::Entity::update_many()
+            .col_expr(alert::Column::State, Expr::value(AlertState::Done.as_str()))
+            .col_expr(alert::Column::FinishedAt, Expr::value(now))
+            .filter(alert::Column::Id.eq(alert_id))
+            .filter(alert::Column::State.is_in(ACTIVE_ALERT_STATES))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn stop_alert(
@@ -582,6 +601,7 @@ async fn stop_alert(
             .filter(alert_batch::Column::State.is_in(OPEN_BATCH_STATES))
             .exec(&txn)
             .await?;
+        crate::retries::drop_for_alert(&txn, alert_id).await?;
         Ok(true)
     }
     .await;

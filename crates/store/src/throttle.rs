@@ -4,8 +4,8 @@ use crate::StoreError;
 use crate::entity::throttle_event;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Statement,
 };
 
 /// How a scope stands within its window.
@@ -15,6 +15,111 @@ pub struct WindowCount {
     pub count: u64,
     /// The oldest of them: the window frees a slot when it ages out.
     pub oldest: Option<DateTime<Utc>>,
+}
+
+/// One limit to take a slot of: at most `limit` events of `scope` within `window`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// What is counted, e.g. `login:account:reader@example.com`.
+    pub scope: String,
+    /// Events allowed in the window.
+    pub limit: u32,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+/// Slots taken by [`take`]; give them back with [`refund`] when the attempt should not count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taken(Vec<i64>);
+
+/// Takes one slot of every limit at once, or none: when any limit is full, nothing is recorded
+/// and the answer is how many seconds until that limit frees a slot. Atomic under parallel
+/// requests from any number of processes: the count and the insert are one transaction,
+/// serialised per scope (an advisory lock on PostgreSQL, the write lock on SQLite), so a
+/// burst of parallel attempts cannot all pass a count taken before any of them was recorded.
+pub async fn take(
+    db: &DatabaseConnection,
+    limits: &[Limit],
+    now: DateTime<Utc>,
+) -> Result<Result<Taken, u64>, StoreError> {
+    let backend = db.get_database_backend();
+    let txn = crate::begin_write(db).await?;
+    let result = async {
+        if backend == DbBackend::Postgres {
+            let mut scopes: Vec<&str> = limits.iter().map(|l| l.scope.as_str()).collect();
+            scopes.sort_unstable();
+            scopes.dedup();
+            for scope in scopes {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                    [scope.into()],
+                ))
+                .await?;
+            }
+        }
+        let mut wait: Option<u64> = None;
+        for limit in limits {
+            let since = now - limit.window;
+            let in_window = throttle_event::Entity::find()
+                .filter(throttle_event::Column::Scope.eq(limit.scope.as_str()))
+                .filter(throttle_event::Column::At.gt(since));
+            if in_window.clone().count(&txn).await? < u64::from(limit.limit) {
+                continue;
+            }
+            let oldest = in_window
+                .order_by_asc(throttle_event::Column::At)
+                .one(&txn)
+                .await?
+                .map_or(now, |e| e.at);
+            let seconds =
+                u64::try_from((oldest + limit.window - now).num_seconds().max(1)).unwrap_or(1);
+            wait = Some(wait.map_or(seconds, |w| w.max(seconds)));
+        }
+        if let Some(seconds) = wait {
+            return Ok(Err(seconds));
+        }
+        let mut taken = Vec::with_capacity(limits.len());
+        for limit in limits {
+            throttle_event::Entity::delete_many()
+                .filter(throttle_event::Column::Scope.eq(limit.scope.as_str()))
+                .filter(throttle_event::Column::At.lte(now - limit.window))
+                .exec(&txn)
+                .await?;
+            let inserted = throttle_event::Entity::insert(throttle_event::ActiveModel {
+                scope: Set(limit.scope.clone()),
+                at: Set(now),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+            taken.push(inserted.last_insert_id);
+        }
+        Ok(Ok(Taken(taken)))
+    }
+    .await;
+    match result {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = txn.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+/// Gives back slots taken by [`take`] (an attempt that succeeded, say).
+pub async fn refund(db: &DatabaseConnection, taken: Taken) -> Result<(), StoreError> {
+    if taken.0.is_empty() {
+        return Ok(());
+    }
+    throttle_event::Entity::delete_many()
+        .filter(throttle_event::Column::Id.is_in(taken.0))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Counts `scope`'s events since `now - window`.
@@ -76,6 +181,38 @@ pub async fn clear(db: &DatabaseConnection, scope: &str) -> Result<(), StoreErro
 mod tests {
     use super::*;
     use crate::testing::TestDb;
+
+    #[tokio::test]
+    async fn parallel_takes_never_pass_the_limit_and_refunds_free_slots() {
+        let test = TestDb::new().await;
+        let db = test.connect().await;
+        let limits = vec![Limit {
+            scope: "login:pair:x".into(),
+            limit: 5,
+            window: Duration::minutes(15),
+        }];
+        let now = Utc::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let (db, limits) = (db.clone(), limits.clone());
+            tasks.spawn(async move { take(&db, &limits, now).await });
+        }
+        let mut passed = Vec::new();
+        let mut refused = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined.unwrap().unwrap() {
+                Ok(taken) => passed.push(taken),
+                Err(wait) => {
+                    assert!(wait >= 1);
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((passed.len(), refused), (5, 35));
+        refund(&db, passed.pop().unwrap()).await.unwrap();
+        assert!(take(&db, &limits, now).await.unwrap().is_ok());
+        assert!(take(&db, &limits, now).await.unwrap().is_err());
+    }
 
     #[tokio::test]
     async fn counts_slide_with_the_window() {

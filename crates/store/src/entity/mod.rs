@@ -5,6 +5,7 @@ pub(crate) mod alert_batch;
 pub(crate) mod article;
 pub(crate) mod comment;
 pub(crate) mod delivery;
+pub(crate) mod delivery_retry;
 pub(crate) mod device;
 pub(crate) mod identity;
 pub(crate) mod key_material;
