@@ -287,7 +287,6 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                         elapsed_ms = (Utc::now() - started).num_milliseconds(),
                         "feed ingested"
                     );
-                    count_entries(&shared, &source, &report, false).await;
                     let next = next_poll_after_success(
                         &shared.config,
                         &report.item_times,
@@ -325,6 +324,7 @@ async fn poll(shared: Arc<Shared>, source: Source, _permit: OwnedSemaphorePermit
                         },
                     )
                     .await;
+                    count_entries(&shared, &source, &report, false).await;
                     maintain_subscription(&shared, &source, discovered, subscription.as_ref())
                         .await;
                 }
