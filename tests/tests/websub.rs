@@ -505,3 +505,25 @@ async fn without_a_public_url_websub_stays_off_and_says_so() {
     assert_eq!(health.state, "off");
     assert!(health.detail.contains("http.public_url"));
 }
+
+#[tokio::test]
+async fn a_paused_source_is_unsubscribed_and_resubscribed_on_resume() {
+    let s = setup(|_| {}).await;
+    s.until_subscribed().await;
+    let topic = s.topic();
+    herald_store::newsroom::set_paused(&s.db, s.source.id, true)
+        .await
+        .unwrap();
+    eventually(20, "the paused source was unsubscribed", || async {
+        s.hub.subscribers(&topic).is_empty()
+            && store_websub::get(&s.db, s.source.id)
+                .await
+                .unwrap()
+                .is_none()
+    })
+    .await;
+    herald_store::newsroom::set_paused(&s.db, s.source.id, false)
+        .await
+        .unwrap();
+    s.until_subscribed().await;
+}

@@ -166,11 +166,50 @@ pub async fn run(
 /// How often the ingest role looks for bodies a WebSub hub pushed (one indexed read).
 const PUSH_TICK: Duration = Duration::from_millis(100);
 
+/// How often the ingest role unsubscribes the hubs of sources the newsroom paused.
+const PAUSED_SWEEP: Duration = Duration::from_secs(5);
+
+/// Unsubscribes the hubs of paused sources (a resumed source is polled at once, and its poll
+/// subscribes again).
+async fn unsubscribe_paused(shared: &Shared) {
+    let paused = match herald_store::websub::of_paused_sources(&shared.db).await {
+        Ok(paused) => paused,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot look for paused sources' subscriptions");
+            return;
+        }
+    };
+    for sub in paused {
+        tracing::info!(source = %sub.source_id, hub = %sub.hub_url, "unsubscribing a paused source");
+        let done = websub::act(
+            &shared.db,
+            &shared.fetcher,
+            &shared.config.websub,
+            sub.source_id,
+            websub::Action::Replace { next: None },
+            Some(&sub),
+            Utc::now(),
+        );
+        let done = tokio::select! {
+            () = shared.stop.cancelled() => return,
+            done = done => done,
+        };
+        if let Err(err) = done {
+            tracing::warn!(source = %sub.source_id, error = %err, "cannot unsubscribe a paused source");
+        }
+    }
+}
+
 /// Takes the bodies WebSub hubs pushed to the api role, as soon as they are queued, and
 /// ingests them (sharing the fetch slots with polls) until `stop`.
 async fn ingest_pushed_bodies(shared: Arc<Shared>, global: Arc<Semaphore>, lease: Duration) {
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut paused_checked = std::time::Instant::now();
     while !shared.stop.is_cancelled() {
+        if paused_checked.elapsed() >= PAUSED_SWEEP {
+            paused_checked = std::time::Instant::now();
+            unsubscribe_paused(&shared).await;
+        }
         while let Some(joined) = tasks.try_join_next() {
             if let Err(err) = joined {
                 tracing::error!(error = %err, "a pushed-body task panicked");

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Statement,
+    QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -344,6 +344,33 @@ pub async fn get(
 /// Every subscription.
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<Subscription>, StoreError> {
     Ok(websub_subscription::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_subscription)
+        .collect())
+}
+
+/// The delivering (or renewing) subscriptions of sources the newsroom paused: the ingest
+/// role unsubscribes them, and subscribes again when a resumed source is polled.
+pub async fn of_paused_sources(db: &DatabaseConnection) -> Result<Vec<Subscription>, StoreError> {
+    use crate::entity::source;
+    let paused: Vec<Uuid> = source::Entity::find()
+        .select_only()
+        .column(source::Column::Id)
+        .filter(source::Column::LeaseOwner.eq(crate::newsroom::PAUSED_OWNER))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    if paused.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(websub_subscription::Entity::find()
+        .filter(websub_subscription::Column::SourceId.is_in(paused))
+        .filter(websub_subscription::Column::State.is_in([
+            SubscriptionState::Active.as_str(),
+            SubscriptionState::Renewing.as_str(),
+        ]))
         .all(db)
         .await?
         .into_iter()
