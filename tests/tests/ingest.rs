@@ -693,8 +693,6 @@ async fn two_ingest_workers_never_fetch_a_feed_twice_in_a_cycle() {
     config.ingest.max_interval_seconds = 7200;
     config.ingest.global_concurrency = 8;
     config.ingest.per_host_concurrency = 8;
-    // Every process serves its probes; two workers cannot share the default port.
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
     let workers = [ingest_worker(config.clone()), ingest_worker(config)];
 
     let all_fetched = || {
