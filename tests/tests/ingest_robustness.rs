@@ -79,6 +79,34 @@ async fn entries_are_counted_by_fate_and_lead_images_served() {
         refusal.contains("empty-1") && refusal.contains("neither"),
         "{refusal}"
     );
+    // The newsroom sees the same counts in the source's health.
+    let editor = herald_tests::newsroom::editor(&app).await;
+    let listed: Value = app
+        .client
+        .get(app.url(&format!("/v1/admin/sources/{}", source.id)))
+        .bearer_auth(&editor.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = &listed["health"]["entries"];
+    assert!(entries["seen"].as_u64().unwrap() >= c.seen, "{listed}");
+    assert_eq!(entries["ingested"], 4, "{listed}");
+    assert_eq!(entries["derived_titles"], 1, "{listed}");
+    assert!(
+        entries["refused"]["no_title_or_link"].as_u64().unwrap() >= 1,
+        "{listed}"
+    );
+    assert!(
+        listed["health"]["last_refusal"]
+            .as_str()
+            .is_some_and(|r| r.contains("empty-1")),
+        "{listed}"
+    );
+    // No `http.public_url` in tests: WebSub is off, and the health says how to turn it on.
+    assert_eq!(listed["health"]["websub"]["state"], "off", "{listed}");
 
     let list: Value = app
         .get(&format!("/v1/articles?source={}&limit=10", source.id))

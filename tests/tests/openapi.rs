@@ -474,3 +474,58 @@ fn routes_are_registered_only_through_routes_macro() {
         offences.join("\n")
     );
 }
+
+/// Every documented route with a path parameter that does not parse answers problem+json,
+/// never axum's plain-text rejection, whatever the method, as an editor (so authentication
+/// passes and the path is what is wrong).
+#[tokio::test]
+async fn a_malformed_path_parameter_is_problem_json_on_every_route() {
+    let app = TestApp::spawn().await;
+    let editor = herald_tests::newsroom::editor(&app).await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut tried = 0;
+    let mut offences = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        let bad: String = path
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "not-an-id"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            let Ok(method) = method.to_ascii_uppercase().parse::<Method>() else {
+                continue;
+            };
+            let response = app
+                .client
+                .request(method.clone(), app.url(&bad))
+                .bearer_auth(&editor.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            tried += 1;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if status.is_client_error() && !content_type.starts_with("application/problem+json") {
+                offences.push(format!("{method} {bad}: {status} {content_type}"));
+            }
+            assert!(!status.is_server_error(), "{method} {bad}: {status}");
+        }
+    }
+    assert!(tried >= 10, "only {tried} routes have path parameters");
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}

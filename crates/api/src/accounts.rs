@@ -1,5 +1,6 @@
 //! Accounts and sessions: SPEC §3 "Accounts and sessions".
 
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, Conflict, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     UnsupportedMediaType, ValidationFailed,
@@ -7,7 +8,7 @@ use crate::openapi::{
 use crate::session::{Client, CurrentUser};
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};

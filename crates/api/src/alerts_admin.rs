@@ -9,6 +9,7 @@
 //! applied to the devices it would target now), the history of every alert, and an alert's
 //! opens over time.
 
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
@@ -17,7 +18,7 @@ use crate::session::RequireEditor;
 use crate::{ApiError, ApiJson, AppState, FieldError};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_store::StoreError;

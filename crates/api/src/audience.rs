@@ -1,13 +1,14 @@
 //! Devices, subscriptions, preferences and the alert inbox: SPEC §3
 //! "Devices, subscriptions, preferences". Inputs become domain types at the edge.
 
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType, ValidationFailed,
 };
 use crate::session::{Client, CurrentUser};
 use crate::{ApiError, ApiJson, AppState, FieldError};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

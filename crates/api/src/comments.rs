@@ -5,10 +5,11 @@
 use crate::cache::{self, Caching};
 use crate::cursor::next_page;
 use crate::error::Problem;
+use crate::extract::Path;
 use crate::reading::{PageQuery, page_limit, query};
 use crate::{ApiError, ApiJson, AppState, CurrentUser};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};

@@ -134,3 +134,28 @@ mod tests {
         assert_eq!(field_of(parse::<Signup>(b"[]").unwrap_err()), "body");
     }
 }
+
+/// Path parameters; one that does not parse (`/v1/articles/not-an-id`) → 400 problem+json
+/// naming what was wrong, never axum's plain-text rejection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!("bad path: {}", rejection.body_text()))
+            })
+    }
+}

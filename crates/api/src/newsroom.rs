@@ -2,6 +2,7 @@
 //! with health (SPEC §3 "Reading" and "Newsroom"), and the newsroom's view of stories: how
 //! close each is to its topic's breaking rule and whether it was alerted.
 
+use crate::extract::Path;
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
     ValidationFailed,
@@ -9,7 +10,7 @@ use crate::openapi::{
 use crate::session::RequireEditor;
 use crate::{ApiError, ApiJson, AppState, FieldError};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_store::sources::{self, NewSource, Source, SourcePatch};
@@ -83,6 +84,49 @@ struct HealthBody {
     paused: bool,
     /// Articles stored per day, averaged over the last week.
     items_per_day: f64,
+    /// What became of the feed's entries, summed over every fetch and push.
+    entries: EntriesBody,
+    /// Why the last refused entry was refused, and which it was.
+    last_refusal: Option<String>,
+    /// Real-time delivery by WebSub: `off` (no `http.public_url`), `none` (no hub advertised),
+    /// or the subscription's state, with what it means.
+    websub: WebSubBody,
+}
+
+/// What became of a source's feed entries.
+#[derive(Serialize, ToSchema, Default)]
+#[schema(as = SourceEntries)]
+struct EntriesBody {
+    /// Entries in the feed bodies read.
+    seen: u64,
+    /// Stored as new articles.
+    ingested: u64,
+    /// Known articles whose text or image changed.
+    updated: u64,
+    /// Already known (this feed's or another feed's same link).
+    duplicates: u64,
+    /// Refused, by reason.
+    refused: RefusedBody,
+    /// Stored with a headline made from their summary or link (they had no title).
+    derived_titles: u64,
+    /// Feed bodies that came by WebSub push rather than by a poll.
+    pushed: u64,
+}
+
+/// Entries refused, by reason.
+#[derive(Serialize, ToSchema, Default)]
+#[schema(as = SourceRefusals)]
+struct RefusedBody {
+    /// Neither a title (nor text to make one) nor a link.
+    no_title_or_link: u64,
+}
+
+/// A source's WebSub status.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourceWebSub)]
+struct WebSubBody {
+    state: String,
+    detail: String,
 }
 
 /// A publisher's feed as the newsroom manages it.
@@ -106,10 +150,12 @@ struct SourceBody {
 }
 
 /// What the health of every source is read with besides the source itself.
-#[derive(Default)]
 struct Activity {
     paused: std::collections::HashSet<Uuid>,
     items_per_day: std::collections::HashMap<Uuid, f64>,
+    entries: std::collections::HashMap<Uuid, herald_store::source_health::SourceHealth>,
+    subscriptions: std::collections::HashMap<Uuid, herald_store::websub::Subscription>,
+    websub_on: bool,
 }
 
 impl Activity {
@@ -117,13 +163,42 @@ impl Activity {
         Ok(Self {
             paused: newsroom::paused(&state.db).await?,
             items_per_day: newsroom::items_per_day(&state.db).await?,
+            entries: herald_store::source_health::all(&state.db).await?,
+            subscriptions: herald_store::websub::list(&state.db)
+                .await?
+                .into_iter()
+                .map(|s| (s.source_id, s))
+                .collect(),
+            websub_on: state.http.public_url.is_some(),
         })
     }
 
     fn body(&self, source: Source) -> SourceBody {
         let mut body = SourceBody::from(source);
-        body.health.paused = self.paused.contains(&body.id);
-        body.health.items_per_day = self.items_per_day.get(&body.id).copied().unwrap_or(0.0);
+        let id = body.id;
+        body.health.paused = self.paused.contains(&id);
+        body.health.items_per_day = self.items_per_day.get(&id).copied().unwrap_or(0.0);
+        if let Some(health) = self.entries.get(&id) {
+            let c = &health.counts;
+            body.health.entries = EntriesBody {
+                seen: c.seen,
+                ingested: c.ingested,
+                updated: c.updated,
+                duplicates: c.duplicates,
+                refused: RefusedBody {
+                    no_title_or_link: c.refused_no_title_or_link,
+                },
+                derived_titles: c.derived_titles,
+                pushed: c.pushed,
+            };
+            body.health.last_refusal = health.last_refusal.clone();
+        }
+        let push =
+            herald_store::websub::describe(self.websub_on, self.subscriptions.get(&id), Utc::now());
+        body.health.websub = WebSubBody {
+            state: push.state,
+            detail: push.detail,
+        };
         body
     }
 }
@@ -147,6 +222,12 @@ impl From<Source> for SourceBody {
                 next_fetch_at: s.next_fetch_at,
                 paused: false,
                 items_per_day: 0.0,
+                entries: EntriesBody::default(),
+                last_refusal: None,
+                websub: WebSubBody {
+                    state: "off".into(),
+                    detail: String::new(),
+                },
             },
             created_at: s.created_at,
             updated_at: s.updated_at,

@@ -7,9 +7,10 @@
 use crate::cache::{Caching, Rendered};
 use crate::cursor::next_page;
 use crate::error::Problem;
+use crate::extract::Path;
 use crate::{ApiError, AppState, CurrentUser};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};

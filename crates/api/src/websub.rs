@@ -5,9 +5,10 @@
 //! queued durably for the ingest role, which runs it through the same parse → normalise →
 //! dedupe → cluster → breaking path as a poll; this process only checks and stores it.
 
+use crate::extract::Path;
 use crate::{ApiError, AppState};
 use aws_lc_rs::{constant_time, hmac};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;

@@ -136,7 +136,9 @@ pub async fn serve(
         (Role::Api, result)
     });
     if let Some(heartbeat) = ingest_beat {
-        let (db, ingest, stopped) = (db.clone(), config.ingest.clone(), stop.clone());
+        let (db, mut ingest, stopped) = (db.clone(), config.ingest.clone(), stop.clone());
+        // WebSub callbacks go to the api's public address; without one WebSub stays off.
+        ingest.websub.public_url = config.http.public_url.clone();
         let topics = herald_store::topics::list(&db)
             .await
             .context("cannot load topics")?;
