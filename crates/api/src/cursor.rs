@@ -1,150 +1,14 @@
-//! Opaque, tamper-evident page cursors and the HMAC key that signs them.
-//!
-//! A cursor is `base64url(json) "." base64url(tag)`, where the tag is HMAC-SHA256 (first
-//! 16 bytes) over the list's scope and the JSON. The scope names the list and its filters,
-//! so a cursor from another list, another filter or another reader's feed is refused just
-//! like an edited or made-up one: 400, nothing read.
+//! Page cursors at the HTTP edge: the key and the article-list scope live in
+//! `herald_auth::cursor` (the reader's pages use the same cursors); here a cursor that does not
+//! check out becomes a 400, and a page read one item long becomes its next cursor.
 
 use crate::ApiError;
-use aws_lc_rs::hmac;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use herald_store::keys::{self, LoadOrCreateError, StoredKey};
-use herald_store::{Db, Secret, StoreError};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use herald_auth::cursor::CursorError;
 
-/// Key purpose in the key store.
-const PURPOSE: &str = "page-cursor";
-/// Bytes of the tag kept in a cursor.
-const TAG_BYTES: usize = 16;
-
-/// Why the cursor key could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum CursorKeyError {
-    /// The key store failed.
-    #[error("cannot load the page-cursor key: {0}")]
-    Store(#[from] StoreError),
-    /// The system's random generator failed.
-    #[error("cannot create the page-cursor key: {0}")]
-    Random(&'static str),
-}
-
-/// Signs and checks page cursors; every API process loads the same key from the database.
-#[derive(Clone)]
-pub struct CursorKey(hmac::Key);
-
-impl std::fmt::Debug for CursorKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CursorKey([redacted])")
+impl From<CursorError> for ApiError {
+    fn from(err: CursorError) -> Self {
+        ApiError::BadRequest(err.to_string())
     }
-}
-
-impl CursorKey {
-    /// A key from raw secret bytes.
-    pub fn from_secret(secret: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
-    }
-
-    /// The cluster's cursor key, created (32 random bytes) on first start.
-    pub async fn load_or_create(db: &Db) -> Result<Self, CursorKeyError> {
-        let stored = keys::load_or_create(db, PURPOSE, || {
-            let mut secret = vec![0u8; 32];
-            aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness")?;
-            Ok::<_, &str>(StoredKey {
-                id: format!("{PURPOSE}-{}", uuid::Uuid::now_v7()),
-                purpose: PURPOSE.into(),
-                algorithm: "HS256".into(),
-                private_der: Secret::new(secret),
-                public_key: Vec::new(),
-                created_at: chrono::Utc::now(),
-            })
-        })
-        .await
-        .map_err(|err| match err {
-            LoadOrCreateError::Store(err) => CursorKeyError::Store(err),
-            LoadOrCreateError::Generate(why) => CursorKeyError::Random(why),
-        })?;
-        Ok(Self::from_secret(stored.private_der.expose()))
-    }
-
-    /// A cursor for `position` within the list named by `scope`.
-    pub fn encode(&self, scope: &str, position: &impl Serialize) -> String {
-        let json = serde_json::to_vec(position).unwrap_or_default();
-        let tag = self.tag(scope, &json);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&json),
-            URL_SAFE_NO_PAD.encode(&tag.as_ref()[..TAG_BYTES])
-        )
-    }
-
-    /// The position in `cursor`, if this key signed it for `scope`; 400 otherwise.
-    pub fn decode<T: DeserializeOwned>(&self, scope: &str, cursor: &str) -> Result<T, ApiError> {
-        let bad = || {
-            ApiError::BadRequest(
-                "the cursor is not one this list gave out; start again without `cursor`".into(),
-            )
-        };
-        let (body, tag) = cursor.split_once('.').ok_or_else(bad)?;
-        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| bad())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
-        let expected = self.tag(scope, &json);
-        if tag.len() != TAG_BYTES
-            || aws_lc_rs::constant_time::verify_slices_are_equal(
-                &expected.as_ref()[..TAG_BYTES],
-                &tag,
-            )
-            .is_err()
-        {
-            return Err(bad());
-        }
-        serde_json::from_slice(&json).map_err(|_| bad())
-    }
-
-    /// A cursor for a list ordered by (time, id): the position of `at`, `id` in `scope`.
-    pub(crate) fn encode_time(&self, scope: &str, at: DateTime<Utc>, id: Uuid) -> String {
-        let position = TimePosition {
-            s: at.timestamp(),
-            n: at.timestamp_subsec_nanos(),
-            i: id,
-        };
-        self.encode(scope, &position)
-    }
-
-    /// The (time, id) position in `cursor`, if given; 400 unless this key signed it for
-    /// `scope`.
-    pub(crate) fn decode_time(
-        &self,
-        scope: &str,
-        cursor: Option<&str>,
-    ) -> Result<Option<(DateTime<Utc>, Uuid)>, ApiError> {
-        let Some(cursor) = cursor else {
-            return Ok(None);
-        };
-        let p: TimePosition = self.decode(scope, cursor)?;
-        let at = DateTime::from_timestamp(p.s, p.n)
-            .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?;
-        Ok(Some((at, p.i)))
-    }
-
-    fn tag(&self, scope: &str, json: &[u8]) -> hmac::Tag {
-        let mut context = hmac::Context::with_key(&self.0);
-        context.update(scope.as_bytes());
-        context.update(&[0]);
-        context.update(json);
-        context.sign()
-    }
-}
-
-/// Where a list ordered by (time, id) stopped: seconds, nanoseconds, id.
-#[derive(Debug, Serialize, Deserialize)]
-struct TimePosition {
-    s: i64,
-    n: u32,
-    i: Uuid,
 }
 
 /// Cuts `items`, read with one more than `limit`, to `limit`; the cursor of the next page
@@ -167,39 +31,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_only_in_their_own_scope() {
-        let key = CursorKey::from_secret(b"test secret");
-        let cursor = key.encode("articles?topic=world", &(7_i64, "x".to_string()));
-        let back: (i64, String) = key.decode("articles?topic=world", &cursor).unwrap();
-        assert_eq!(back, (7, "x".to_string()));
-        // Another list's, another key's, an edited or a made-up cursor: refused.
-        assert!(
-            key.decode::<(i64, String)>("articles?topic=india", &cursor)
-                .is_err()
-        );
-        let other = CursorKey::from_secret(b"other secret");
-        assert!(
-            other
-                .decode::<(i64, String)>("articles?topic=world", &cursor)
-                .is_err()
-        );
-        let (body, tag) = cursor.split_once('.').unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(b"[8,\"x\"]");
-        assert!(
-            key.decode::<(i64, String)>("articles?topic=world", &format!("{forged}.{tag}"))
-                .is_err()
-        );
-        assert!(
-            key.decode::<(i64, String)>("articles?topic=world", body)
-                .is_err()
-        );
-        assert!(
-            key.decode::<(i64, String)>("articles?topic=world", "%%%.!!")
-                .is_err()
-        );
-    }
-
-    #[test]
     fn next_page_cuts_the_extra_item() {
         let mut items = vec![1, 2, 3];
         assert_eq!(
@@ -208,5 +39,11 @@ mod tests {
         );
         assert_eq!(items, vec![1, 2]);
         assert_eq!(next_page(&mut items, 2, |n| n.to_string()), None);
+    }
+
+    #[test]
+    fn a_foreign_cursor_is_a_bad_request() {
+        let err = ApiError::from(CursorError::Foreign);
+        assert!(matches!(err, ApiError::BadRequest(ref m) if m.contains("start again")));
     }
 }

@@ -16,9 +16,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use herald_store::StoreError;
 use herald_store::articles::Article;
-use herald_store::reading::{
-    self, ArticleFilter, ArticleKey, ListedArticle, SearchQuery, StoryKey,
-};
+use herald_store::reading::{self, ArticleFilter, ListedArticle, SearchQuery, StoryKey};
 use herald_store::stories::Story;
 use herald_store::{articles, sources, subscriptions, topics};
 use serde::{Deserialize, Serialize};
@@ -224,37 +222,6 @@ pub(crate) fn page_limit(limit: Option<&str>) -> Result<u64, ApiError> {
     }
 }
 
-/// Where an article list stopped, as signed into its cursor.
-#[derive(Debug, Serialize, Deserialize)]
-struct ArticlePosition {
-    r: i32,
-    s: i64,
-    n: u32,
-    i: Uuid,
-}
-
-impl From<ArticleKey> for ArticlePosition {
-    fn from(key: ArticleKey) -> Self {
-        Self {
-            r: key.rank,
-            s: key.published_at.timestamp(),
-            n: key.published_at.timestamp_subsec_nanos(),
-            i: key.id,
-        }
-    }
-}
-
-impl ArticlePosition {
-    fn key(&self) -> Result<ArticleKey, ApiError> {
-        Ok(ArticleKey {
-            rank: self.r,
-            published_at: DateTime::from_timestamp(self.s, self.n)
-                .ok_or_else(|| ApiError::BadRequest("the cursor is out of range".into()))?,
-            id: self.i,
-        })
-    }
-}
-
 /// Reads one page of `filter` and renders it with its next cursor.
 async fn article_page(
     state: &AppState,
@@ -265,15 +232,11 @@ async fn article_page(
     cursor: Option<&str>,
 ) -> Result<Rendered, ApiError> {
     let after = cursor
-        .map(|c| state.cursor_key.decode::<ArticlePosition>(scope, c))
-        .transpose()?
-        .map(|p| p.key())
+        .map(|c| state.cursor_key.decode_article(scope, c))
         .transpose()?;
     let mut items = reading::articles(&state.db, filter, after, limit + 1).await?;
     let next_cursor = next_page(&mut items, limit, |last| {
-        state
-            .cursor_key
-            .encode(scope, &ArticlePosition::from(last.key))
+        state.cursor_key.encode_article(scope, last.key)
     });
     let page = ArticlePage {
         items: items.into_iter().map(ArticleBody::from).collect(),
@@ -391,16 +354,7 @@ async fn articles_page(state: &AppState, uri: &Uri) -> Result<Rendered, ApiError
             }
         }
     };
-    let scope = format!(
-        "articles\x1f{}\x1f{}\x1f{}\x1f{}",
-        topic.unwrap_or_default(),
-        source_id.map(|s| s.to_string()).unwrap_or_default(),
-        since.map(|s| s.to_rfc3339()).unwrap_or_default(),
-        search
-            .as_ref()
-            .map(|s| s.terms().join(" "))
-            .unwrap_or_default(),
-    );
+    let scope = herald_auth::cursor::article_scope(topic, source_id, since, search.as_ref());
     let filter = ArticleFilter {
         topics: topic.map(|t| vec![t.to_string()]).unwrap_or_default(),
         only_followed: false,

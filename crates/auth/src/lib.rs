@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod config;
+pub mod cursor;
 pub mod email;
 pub mod error;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod service;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken};
 pub use config::{AppleConfig, AuthConfig, GoogleConfig};
+pub use cursor::{CursorError, CursorKey, CursorKeyError};
 pub use email::Email;
 pub use error::{AuthError, PasswordError};
 pub use keys::{SigningKey, jwks_json};

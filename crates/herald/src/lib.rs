@@ -117,6 +117,7 @@ pub async fn serve(
             db: db.clone(),
             config: config.web.clone(),
             vapid_public_key,
+            cursor_key: state.cursor_key.clone(),
         }));
         let pages = herald_web::reader_router(web.clone()).merge(herald_web::console_router(web));
         herald_api::router_with(state.clone(), pages)

@@ -29,6 +29,8 @@ pub struct Web {
     pub config: WebConfig,
     /// The VAPID public key, base64url, for `PushManager.subscribe`.
     pub vapid_public_key: String,
+    /// Signs page cursors: the pages' "older" links carry the JSON API's own cursors.
+    pub cursor_key: herald_auth::CursorKey,
 }
 
 /// Cheap handle on [`Web`] for axum's `State`.

@@ -18,6 +18,7 @@ async fn app() -> (Router, TestDb) {
         db,
         config: WebConfig::default(),
         vapid_public_key: "BExampleKey".into(),
+        cursor_key: herald_auth::CursorKey::from_secret(b"test cursor key"),
     }));
     // The binary serves both; the asset route comes with the reader's router.
     let router = reader_router(state.clone()).merge(console_router(state));

@@ -117,6 +117,7 @@ impl Site {
             db,
             config,
             vapid_public_key: "BExampleKey".into(),
+            cursor_key: herald_auth::CursorKey::from_secret(b"test cursor key"),
         }));
         Self {
             router: reader_router(state),
@@ -257,7 +258,7 @@ async fn an_article_names_its_publisher_and_shows_related_coverage_from_another(
         "/articles/not-a-uuid".to_string(),
         format!("/stories/{}", Uuid::now_v7()),
         "/topics/nonsense".to_string(),
-        "/?before=junk".to_string(),
+        "/?cursor=junk".to_string(),
     ] {
         let page = site.get(&missing).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{missing}");
@@ -301,6 +302,7 @@ async fn a_long_list_pages_by_position() {
         db,
         config: WebConfig::default(),
         vapid_public_key: String::new(),
+        cursor_key: herald_auth::CursorKey::from_secret(b"test cursor key"),
     }));
     let site = Site {
         router: reader_router(state),
@@ -312,11 +314,19 @@ async fn a_long_list_pages_by_position() {
     let first = site.get("/").await;
     assert_eq!(first.body.matches("class=\"headline\"").count(), 20);
     assert!(first.body.contains("Market report number 00"));
-    let start = first.body.find("href=\"/?before=").unwrap() + "href=\"".len();
+    let start = first.body.find("href=\"/?cursor=").unwrap() + "href=\"".len();
     let end = start + first.body[start..].find('"').unwrap();
     let next = first.body[start..end]
         .replace("&#38;", "&")
         .replace("&amp;", "&");
+    // The link carries the JSON API's own cursor for the same list: `GET /v1/articles` takes it.
+    let cursor = next.trim_start_matches("/?cursor=");
+    herald_auth::CursorKey::from_secret(b"test cursor key")
+        .decode_article(
+            &herald_auth::cursor::article_scope(None, None, None, None),
+            cursor,
+        )
+        .expect("the API's cursor for /v1/articles");
     let second = site.get(&next).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body.matches("class=\"headline\"").count(), 5);

@@ -11,17 +11,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use herald_store::reading::{self, ArticleFilter, ArticleKey, ListedArticle, SearchQuery};
+use herald_store::reading::{self, ArticleFilter, ListedArticle, SearchQuery};
 use serde::Deserialize;
-use uuid::Uuid;
 
 /// Headlines on one page.
 const PAGE_SIZE: u64 = 20;
 
-/// `?before=` (where the previous page ended) and `?q=`.
+/// `?cursor=` (where the previous page ended: the JSON API's own cursor for the same list)
+/// and `?q=`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    before: Option<String>,
+    cursor: Option<String>,
     q: Option<String>,
 }
 
@@ -65,29 +65,6 @@ pub struct FrontPage {
     first: String,
 }
 
-/// The page position after `key`: `{rank}.{published_at µs}.{id}`. Readers' lists are public,
-/// so the position needs no signature: an edited one only starts the list elsewhere.
-fn encode(key: &ArticleKey) -> String {
-    format!(
-        "{}.{}.{}",
-        key.rank,
-        key.published_at.timestamp_micros(),
-        key.id.simple()
-    )
-}
-
-fn decode(raw: &str) -> Option<ArticleKey> {
-    let mut parts = raw.splitn(3, '.');
-    let rank = parts.next()?.parse().ok()?;
-    let micros = parts.next()?.parse().ok()?;
-    let id = Uuid::parse_str(parts.next()?).ok()?;
-    Some(ArticleKey {
-        rank,
-        published_at: DateTime::from_timestamp_micros(micros)?,
-        id,
-    })
-}
-
 /// Everything a list page needs besides its filter.
 struct Listing {
     page: &'static str,
@@ -102,9 +79,18 @@ async fn list(
     filter: ArticleFilter,
     listing: Listing,
 ) -> Rendered {
-    let after = match query.before.as_deref().map(decode) {
-        Some(None) => return page::not_found_page(state),
-        Some(key) => key,
+    // The same list, the same scope and the same cursors as `GET /v1/articles`.
+    let scope = herald_auth::cursor::article_scope(
+        listing.topic.as_deref(),
+        None,
+        None,
+        filter.search.as_ref(),
+    );
+    let after = match query.cursor.as_deref() {
+        Some(cursor) => match state.cursor_key.decode_article(&scope, cursor) {
+            Ok(key) => Some(key),
+            Err(_) => return page::not_found_page(state),
+        },
         None => None,
     };
     let mut chrome = match Chrome::load(state, listing.page, listing.topic.as_deref()).await {
@@ -125,10 +111,10 @@ async fn list(
     let more = found.len() as u64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
     let separator = if listing.base.contains('?') { '&' } else { '?' };
-    let older = more
-        .then(|| found.last())
-        .flatten()
-        .map(|last| format!("{}{separator}before={}", listing.base, encode(&last.key)));
+    let older = more.then(|| found.last()).flatten().map(|last| {
+        let cursor = state.cursor_key.encode_article(&scope, last.key);
+        format!("{}{separator}cursor={cursor}", listing.base)
+    });
     let now = Utc::now();
     let headlines: Vec<Headline> = found.into_iter().map(|l| Headline::new(l, now)).collect();
     let site = state.config.site_name.clone();
@@ -299,15 +285,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn positions_round_trip_and_junk_is_refused() {
-        let key = ArticleKey {
-            rank: 1,
-            published_at: DateTime::from_timestamp_micros(1_765_000_000_123_456).unwrap(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(decode(&encode(&key)), Some(key));
-        assert_eq!(decode("x.1.2"), None);
-        assert_eq!(decode("0.1"), None);
+    fn search_words_are_escaped_for_a_query_string() {
         assert_eq!(query_escape("a b&c/é"), "a+b%26c%2F%C3%A9");
     }
 }
