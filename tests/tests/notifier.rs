@@ -926,7 +926,10 @@ mod durability {
         let subs = audience(&db, &push, 300).await;
         let alert = enqueue(&db).await;
 
-        let crashing = notifier(&db, 50);
+        // The crashing notifier has its own connections, as a process of its own would: a crash
+        // ends them, and the database rolls back whatever it was in the middle of.
+        let crash_db = test_db.connect().await;
+        let crashing = notifier(&crash_db, 50);
         let task = tokio::spawn(async move { crashing.run(CancellationToken::new()).await });
         let start = Instant::now();
         while push.received().len() < 75 {
@@ -936,6 +939,7 @@ mod durability {
         // A crash: no release, no completion; only the lease's expiry frees its batch.
         task.abort();
         let _ = task.await;
+        crash_db.close().await.unwrap();
         let at_crash = push.received().len();
         assert!(at_crash < 300, "the fan-out finished before the crash");
 
