@@ -136,6 +136,52 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// Sends `method` to `path` with `token` as the bearer and `body`, if any, as JSON.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("the request is sent")
+    }
+
+    /// A new anonymous reader (`POST /v1/auth/anonymous`) following `topic`: their access token.
+    pub async fn reader_following(&self, topic: &str) -> String {
+        let body: serde_json::Value = self
+            .post_json("/v1/auth/anonymous", &serde_json::json!({}))
+            .await
+            .json()
+            .await
+            .expect("the sign-up answer");
+        let token = body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_string();
+        let followed = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/me/subscriptions",
+                &token,
+                Some(serde_json::json!({"topic": topic})),
+            )
+            .await;
+        assert!(
+            followed.status().is_success(),
+            "follow {topic}: {}",
+            followed.status()
+        );
+        token
+    }
+
     /// Stops the app and waits for it to exit; returns what `serve` returned.
     pub async fn stop(mut self) -> Result<(), String> {
         self.stop.cancel();

@@ -3,8 +3,6 @@
 //! against what the fan-out then really does), the alert history, opens over time, the
 //! newsroom's stories with their breaking marks, and pausing a source.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_notifier::fakes::FakeWebPush;
 use herald_store::users::Role;
 use herald_tests::TestApp;
@@ -42,15 +40,7 @@ impl Room {
         token: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
+        self.app.call(method, path, token, body).await
     }
 
     async fn json(&self, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -65,33 +55,11 @@ impl Room {
 
     /// An anonymous reader following `topic` with one browser: their access token.
     async fn reader(&self, topic: &str) -> String {
-        let body: Value = self
-            .app
-            .post_json("/v1/auth/anonymous", &json!({}))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let token = body["access_token"].as_str().unwrap().to_string();
-        let followed = self
-            .call(
-                Method::POST,
-                "/v1/me/subscriptions",
-                &token,
-                Some(json!({"topic": topic})),
-            )
-            .await;
-        assert_eq!(followed.status(), StatusCode::OK);
+        let token = self.app.reader_following(topic).await;
         let sub = self.push.new_subscription().unwrap();
         let device = json!({
             "platform": "web",
-            "subscription": {
-                "endpoint": sub.subscription.endpoint.to_string(),
-                "keys": {
-                    "p256dh": URL_SAFE_NO_PAD.encode(sub.subscription.keys.p256dh()),
-                    "auth": URL_SAFE_NO_PAD.encode(sub.subscription.keys.auth()),
-                }
-            },
+            "subscription": sub.browser_json(),
             "timezone": "UTC"
         });
         let registered = self

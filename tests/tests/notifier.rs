@@ -41,37 +41,12 @@ impl Newsroom {
         token: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
+        self.app.call(method, path, token, body).await
     }
 
     /// An anonymous reader following `topic`: their access token.
     async fn reader(&self, topic: &str) -> String {
-        let body: Value = self
-            .app
-            .post_json("/v1/auth/anonymous", &json!({}))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let token = body["access_token"].as_str().unwrap().to_string();
-        let followed = self
-            .call(
-                Method::POST,
-                "/v1/me/subscriptions",
-                &token,
-                Some(json!({"topic": topic})),
-            )
-            .await;
-        assert_eq!(followed.status(), StatusCode::OK);
-        token
+        self.app.reader_following(topic).await
     }
 
     /// Registers a fresh browser subscription for the reader.
