@@ -93,3 +93,24 @@ pub async fn story_with_two_articles(
         .expect("newer");
     (story, older, newer)
 }
+
+/// An anonymous reader following `topic`, made straight in the store (for audiences too large
+/// to sign up over HTTP): their user id.
+pub async fn stored_follower(db: &herald_store::Db, topic: &str) -> uuid::Uuid {
+    let user = herald_store::users::create(
+        db,
+        herald_store::users::NewUser {
+            email: None,
+            display_name: None,
+            password_hash: None,
+            role: Role::Reader,
+            is_anonymous: true,
+        },
+    )
+    .await
+    .expect("create a reader");
+    herald_store::subscriptions::add(db, user.id, topic)
+        .await
+        .expect("follow the topic");
+    user.id
+}

@@ -19,7 +19,7 @@ use herald_notifier::fakes::FakeWebPush;
 use herald_store::Db;
 use herald_store::devices::{self, DeviceAddress, NewDevice};
 use herald_store::preferences::{self, Preferences, QuietHours};
-use herald_store::users::{self, NewUser, Role};
+use herald_store::users::Role;
 use herald_tests::TestApp;
 use herald_tests::browser;
 use serde_json::Value;
@@ -101,26 +101,12 @@ fn extra_feed() -> String {
 async fn audience(db: &Db, push: &FakeWebPush) -> Vec<uuid::Uuid> {
     let mut readers = Vec::new();
     for i in 0..AUDIENCE {
-        let user = users::create(
-            db,
-            NewUser {
-                email: None,
-                display_name: None,
-                password_hash: None,
-                role: Role::Reader,
-                is_anonymous: true,
-            },
-        )
-        .await
-        .unwrap();
-        herald_store::subscriptions::add(db, user.id, "world")
-            .await
-            .unwrap();
+        let user_id = herald_tests::newsroom::stored_follower(db, "world").await;
         let sub = push.new_subscription().unwrap();
         devices::register(
             db,
             NewDevice {
-                user_id: user.id,
+                user_id,
                 address: DeviceAddress::WebPush {
                     endpoint: sub.subscription.endpoint.to_string(),
                     p256dh: sub.subscription.keys.p256dh().to_vec(),
@@ -139,9 +125,9 @@ async fn audience(db: &Db, push: &FakeWebPush) -> Vec<uuid::Uuid> {
                 quiet_hours: Some(QuietHours::parse("00:00", "23:59").unwrap()),
                 max_alerts_per_day: 10,
             };
-            preferences::put(db, user.id, &prefs).await.unwrap();
+            preferences::put(db, user_id, &prefs).await.unwrap();
         }
-        readers.push(user.id);
+        readers.push(user_id);
     }
     // Readers who were quiet are the last to open, so opens land on readers who were sent it.
     readers.rotate_left(QUIET);

@@ -4,7 +4,6 @@
 //! newsroom's stories with their breaking marks, and pausing a source.
 
 use herald_notifier::fakes::FakeWebPush;
-use herald_store::users::Role;
 use herald_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -509,30 +508,15 @@ async fn a_paused_source_is_not_fetched_until_resumed_and_items_per_day_are_coun
 #[tokio::test]
 async fn the_estimate_counts_an_audience_of_several_pages() {
     use herald_store::devices::{self, DeviceAddress, NewDevice};
-    use herald_store::users::{self, NewUser};
     let room = Room::start().await;
     let db = room.app.db.connect().await;
     let n = 5_000;
     for i in 0..n {
-        let user = users::create(
-            &db,
-            NewUser {
-                email: None,
-                display_name: None,
-                password_hash: None,
-                role: Role::Reader,
-                is_anonymous: true,
-            },
-        )
-        .await
-        .unwrap();
-        herald_store::subscriptions::add(&db, user.id, "world")
-            .await
-            .unwrap();
+        let user_id = herald_tests::newsroom::stored_follower(&db, "world").await;
         devices::register(
             &db,
             NewDevice {
-                user_id: user.id,
+                user_id,
                 address: DeviceAddress::Fcm {
                     token: format!("token-{i}"),
                 },

@@ -4,7 +4,6 @@
 
 use herald::config::Config;
 use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
-use herald_store::users::Role;
 use herald_tests::TestApp;
 use herald_tests::newsroom::story_with_two_articles;
 use reqwest::{Method, StatusCode};
@@ -768,12 +767,11 @@ mod durability {
     use herald_notifier::config::PushConfig;
     use herald_notifier::fanout::{Fanout, FanoutMetrics, FanoutSettings, Senders};
     use herald_notifier::webpush::VapidKeys;
+    use herald_store::Db;
     use herald_store::devices::{self, DeviceAddress, NewDevice};
     use herald_store::queue::{self, AlertState, NewQueuedAlert};
     use herald_store::testing::TestDb;
     use herald_store::topics::{self, Topic};
-    use herald_store::users::{self, NewUser};
-    use herald_store::{Db, subscriptions};
     use std::collections::HashMap;
     use tokio_util::sync::CancellationToken;
 
@@ -793,24 +791,12 @@ mod durability {
         .unwrap();
         let mut subs = Vec::new();
         for _ in 0..n {
-            let user = users::create(
-                db,
-                NewUser {
-                    email: None,
-                    display_name: None,
-                    password_hash: None,
-                    role: Role::Reader,
-                    is_anonymous: true,
-                },
-            )
-            .await
-            .unwrap();
-            subscriptions::add(db, user.id, "world").await.unwrap();
+            let user_id = herald_tests::newsroom::stored_follower(db, "world").await;
             let sub = push.new_subscription().unwrap();
             devices::register(
                 db,
                 NewDevice {
-                    user_id: user.id,
+                    user_id,
                     address: DeviceAddress::WebPush {
                         endpoint: sub.subscription.endpoint.to_string(),
                         p256dh: sub.subscription.keys.p256dh().to_vec(),
