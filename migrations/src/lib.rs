@@ -40,6 +40,7 @@ mod m20261126_000033_index_articles_story_source;
 mod m20261127_000040_fanout_writes_without_row_locks;
 mod m20261207_000050_create_websub_and_source_health;
 mod m20261207_000051_create_delivery_retries;
+mod m20261208_000310_alert_versions_and_schedules;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000040_fanout_writes_without_row_locks::Migration),
             Box::new(m20261207_000050_create_websub_and_source_health::Migration),
             Box::new(m20261207_000051_create_delivery_retries::Migration),
+            Box::new(m20261208_000310_alert_versions_and_schedules::Migration),
         ]
     }
 }

@@ -850,6 +850,8 @@ mod durability {
                 ttl_seconds: 600,
                 trigger: "editor".into(),
                 created_by: None,
+                send_at: None,
+                local_time: None,
             },
         )
         .await

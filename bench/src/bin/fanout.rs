@@ -463,6 +463,8 @@ async fn main() -> anyhow::Result<()> {
             ttl_seconds: 3600,
             trigger: "editor".into(),
             created_by: None,
+            send_at: None,
+            local_time: None,
         },
     )
     .await?;

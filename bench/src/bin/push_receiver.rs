@@ -101,6 +101,10 @@ fn generate(n: usize, port: u16, dir: &std::path::Path) -> anyhow::Result<()> {
         topic: "world".to_owned(),
         image_url: None,
         sent_at: Utc::now().trunc_subsecs(0),
+        version: 1,
+        silent: false,
+        tag: story.to_string(),
+        retracted: false,
     };
     let payload = serde_json::to_string(&alert)?;
 

@@ -60,9 +60,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ => Urgency::Normal,
     };
     let opts = MessageOptions {
-        urgency,
-        ttl_seconds: workload.ttl,
         collapse_key: Some(workload.topic.clone()),
+        ..MessageOptions::for_alert(&payload, urgency, workload.ttl)
     };
     let mut subscriptions = Vec::with_capacity(workload.subscriptions.len());
     for sub in &workload.subscriptions {

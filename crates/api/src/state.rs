@@ -30,6 +30,8 @@ pub struct App {
     pub read_cache: ReadCache,
     /// The background loops this process runs (ingest, notifier), checked by `/readyz`.
     pub loops: Vec<herald_store::Heartbeat>,
+    /// The push senders, for editors' test sends (the notifier role has its own).
+    pub senders: herald_notifier::fanout::Senders,
 }
 
 /// Cheap handle on [`App`] for axum's `State`.

@@ -3,6 +3,7 @@
 //! `main` only parses arguments; [`serve`] connects, migrates and runs the roles asked for
 //! under one supervisor until `shutdown` resolves, so tests can start the real app on port 0.
 
+pub mod alert_command;
 pub mod catalog;
 pub mod config;
 pub mod demo;
@@ -86,6 +87,15 @@ pub async fn serve(
         .has(Role::Notifier)
         .then(|| herald_store::Heartbeat::new("notifier"));
     let vapid_public_key = vapid.public_key_base64url();
+    // One set of senders: the notifier fans out with them, the api sends editors' tests.
+    let senders = match herald_notifier::fanout::Senders::from_config(&config.push, vapid) {
+        Ok(senders) => senders,
+        Err(err) if !roles.has(Role::Notifier) => {
+            tracing::warn!(error = %err, "push senders are not set up; test sends will fail");
+            herald_notifier::fanout::Senders::default()
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context("cannot set up the push senders")),
+    };
     let state = AppState(Arc::new(App {
         db: db.clone(),
         http: config.http.clone(),
@@ -97,6 +107,7 @@ pub async fn serve(
         cursor_key: herald_api::CursorKey::load_or_create(&db).await?,
         read_cache: herald_api::ReadCache::new(Duration::from_millis(config.http.read_cache_ms)),
         loops: ingest_beat.iter().chain(&notifier_beat).cloned().collect(),
+        senders: senders.clone(),
     }));
 
     let stop = CancellationToken::new();
@@ -151,8 +162,6 @@ pub async fn serve(
         });
     }
     if let Some(heartbeat) = notifier_beat {
-        let senders = herald_notifier::fanout::Senders::from_config(&config.push, vapid)
-            .context("cannot set up the push senders")?;
         let (db, push, stopped) = (db.clone(), config.push.clone(), stop.clone());
         tasks.spawn(async move {
             let result = herald_notifier::fanout::run(

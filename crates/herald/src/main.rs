@@ -138,6 +138,15 @@ enum AlertAction {
         /// The article it opens.
         #[arg(long)]
         article: Option<String>,
+        /// An https image shown with the notification (default: the article's lead image).
+        #[arg(long)]
+        image: Option<String>,
+        /// Send at this RFC 3339 time (within 30 days) instead of now.
+        #[arg(long)]
+        send_at: Option<String>,
+        /// Deliver at this local time (HH:MM) in each reader's time zone, within a day.
+        #[arg(long)]
+        local_time: Option<String>,
         /// Wait until the fan-out ends, printing a progress line.
         #[arg(long)]
         wait: bool,
@@ -293,138 +302,44 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     }
 }
 
-/// `herald alert send`: queues the alert and, with `--wait`, follows its counters.
+/// `herald alert send`: the options as an alert request; the library composes and queues it.
 async fn send_alert(config: &Config, action: AlertAction) -> anyhow::Result<()> {
     use herald_notifier::fanout::parse_id;
-    use herald_store::queue::{self, NewQueuedAlert};
     let AlertAction::Send {
         title,
         url,
-        mut topics,
+        topics,
         body,
         urgency,
         ttl,
         story,
         article,
+        image,
+        send_at,
+        local_time,
         wait,
     } = action;
-    let story = story
-        .as_deref()
-        .map(parse_id)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--story {e}"))?;
-    let article = article
-        .as_deref()
-        .map(parse_id)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--article {e}"))?;
-    let db = herald::open_database(config).await?;
-    let subject = match (article, story) {
-        (Some(id), _) => Some(
-            herald_store::alerts::article_subject(&db, id)
-                .await
-                .with_context(|| format!("no article {id}"))?,
-        ),
-        (None, Some(id)) => Some(
-            herald_store::alerts::story_subject(&db, id)
-                .await
-                .with_context(|| format!("no story {id}"))?,
-        ),
-        (None, None) => None,
+    let id = |flag: &str, value: Option<String>| {
+        value
+            .as_deref()
+            .map(parse_id)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--{flag} {e}"))
     };
-    if let (Some(_), Some(id)) = (article, story) {
-        herald_store::stories::get(&db, id)
-            .await
-            .with_context(|| format!("no story {id}"))?;
-    }
-    let title = title
-        .or_else(|| {
-            subject
-                .as_ref()
-                .map(|s| s.title.chars().take(300).collect())
-        })
-        .unwrap_or_default();
-    let url = url
-        .or_else(|| subject.as_ref().and_then(|s| s.url.clone()))
-        .context("--url is needed: the article has no link")?;
-    let body = body
-        .or_else(|| {
-            subject
-                .as_ref()
-                .and_then(|s| s.summary.as_ref())
-                .map(|s| s.chars().take(200).collect())
-        })
-        .unwrap_or_default();
-    if topics.is_empty() {
-        topics = subject
-            .as_ref()
-            .map(|s| s.topics.clone())
-            .unwrap_or_default();
-    }
-    if topics.is_empty() {
-        anyhow::bail!("--topic is needed: the article has no topics");
-    }
-    let story = story.or_else(|| subject.as_ref().and_then(|s| s.story_id));
-    let article = article.or_else(|| subject.as_ref().and_then(|s| s.article_id));
-    let image_url = subject.as_ref().and_then(|s| s.image_url.clone());
-    let parsed = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || title.trim().is_empty() {
-        anyhow::bail!("--title must not be empty and --url must be an http(s) URL");
-    }
-    topics.sort();
-    topics.dedup();
-    let unknown = herald_store::topics::unknown(&db, &topics).await?;
-    if !unknown.is_empty() {
-        anyhow::bail!("unknown topic(s): {}", unknown.join(", "));
-    }
-    let ttl = ttl
-        .unwrap_or(config.push.default_ttl_seconds)
-        .clamp(60, 2_419_200);
-    let alert = queue::enqueue(
-        &db,
-        NewQueuedAlert {
-            story_id: story,
-            article_id: article,
-            topics,
-            title: title.trim().to_string(),
-            body,
-            url: parsed.to_string(),
-            image_url,
-            urgency,
-            ttl_seconds: i32::try_from(ttl).unwrap_or(i32::MAX),
-            trigger: "editor".into(),
-            created_by: None,
-        },
-    )
-    .await?;
-    println!("queued alert {}", alert.id);
-    if !wait {
-        return Ok(());
-    }
-    loop {
-        let c = queue::counters(&db, alert.id).await?;
-        let finished = c.sent
-            + c.failed
-            + c.pruned
-            + c.skipped_quiet_hours
-            + c.skipped_daily_cap
-            + c.skipped_duplicate
-            + c.skipped_unfollowed;
-        eprint!(
-            "\r{:<9} {finished}/{} devices: {} sent, {} failed, {} pruned, {} skipped   ",
-            c.state.as_str(),
-            c.targeted,
-            c.sent,
-            c.failed,
-            c.pruned,
-            finished - c.sent - c.failed - c.pruned,
-        );
-        if !c.state.is_active() {
-            eprintln!();
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    let request = herald_notifier::draft::AlertRequest {
+        article_id: id("article", article)?,
+        story_id: id("story", story)?,
+        topics: (!topics.is_empty()).then_some(topics),
+        title,
+        body,
+        url,
+        image_url: image,
+        urgency: Some(urgency),
+        ttl_seconds: ttl.map(i64::from),
+        send_at,
+        deliver_in_local_time: local_time,
+    };
+    herald::alert_command::send(config, request, wait).await
 }
 
 /// The new account's password: `HERALD_PASSWORD`, else typed twice at a prompt.

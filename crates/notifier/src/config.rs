@@ -32,6 +32,35 @@ pub struct PushConfig {
     pub devices_per_address_per_hour: u32,
     /// How the notifier paces its fan-out (`[push.fanout]`).
     pub fanout: FanoutConfig,
+    /// How alerts present on phones (`[push.presentation]`).
+    pub presentation: PresentationConfig,
+}
+
+/// How an alert presents on the lock screen, per platform (`[push.presentation]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresentationConfig {
+    /// iOS `interruption-level` per topic slug (`passive`, `active` or `time-sensitive`);
+    /// topics not named get `time-sensitive` for `high` urgency and `active` otherwise.
+    /// (`time-sensitive` needs the app's Time Sensitive Notifications capability.)
+    pub interruption_level: std::collections::BTreeMap<String, String>,
+    /// Android notification channel id per topic slug (the app creates the channels).
+    pub android_channel: std::collections::BTreeMap<String, String>,
+    /// Android channel for `high` urgency alerts whose topic has none of its own.
+    pub android_channel_high: String,
+    /// Android channel for every other alert.
+    pub android_channel_default: String,
+}
+
+impl Default for PresentationConfig {
+    fn default() -> Self {
+        Self {
+            interruption_level: std::collections::BTreeMap::new(),
+            android_channel: std::collections::BTreeMap::new(),
+            android_channel_high: "breaking".to_owned(),
+            android_channel_default: "news".to_owned(),
+        }
+    }
 }
 
 impl Default for PushConfig {
@@ -48,6 +77,7 @@ impl Default for PushConfig {
             default_max_alerts_per_day: 10,
             devices_per_address_per_hour: 60,
             fanout: FanoutConfig::default(),
+            presentation: PresentationConfig::default(),
         }
     }
 }

@@ -15,8 +15,10 @@ use futures::StreamExt as _;
 use herald_store::devices::{
     self, ApnsEnvironment as StoreApnsEnvironment, Device, DeviceAddress, Target,
 };
-use herald_store::queue::{self, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert};
-use herald_store::retries::{self, DueRetry, NewRetry};
+use herald_store::queue::{
+    self, AlertState, DeliveryRecord, DeliveryStatus, Lease, QueuedAlert, Replacement,
+};
+use herald_store::retries::{self, DueRetry, NewRetry, RetryKind};
 use herald_store::{Db, Heartbeat, StoreError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -62,6 +64,56 @@ impl Senders {
             fcm: FcmSender::from_config(config)?.map(Arc::new),
             apns: ApnsSender::from_config(config)?.map(Arc::new),
         })
+    }
+}
+
+impl Senders {
+    /// Sends one message to one device through its platform's sender.
+    pub async fn send(
+        &self,
+        address: &DeviceAddress,
+        payload: &AlertPayload,
+        opts: &MessageOptions,
+    ) -> DeliveryOutcome {
+        let senders = self;
+        match address {
+            DeviceAddress::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => {
+                let Some(sender) = &senders.webpush else {
+                    return DeliveryOutcome::failed("Web Push is not configured");
+                };
+                let endpoint = match Url::parse(endpoint) {
+                    Ok(url) => url,
+                    Err(e) => return DeliveryOutcome::failed(format!("bad endpoint: {e}")),
+                };
+                let keys = match SubscriptionKeys::from_bytes(p256dh, auth) {
+                    Ok(keys) => keys,
+                    Err(e) => {
+                        return DeliveryOutcome::failed(format!("bad subscription keys: {e:?}"));
+                    }
+                };
+                sender
+                    .send(&WebPushSubscription { endpoint, keys }, payload, opts)
+                    .await
+            }
+            DeviceAddress::Fcm { token } => match &senders.fcm {
+                Some(sender) => sender.send(token, payload, opts).await,
+                None => DeliveryOutcome::failed("FCM is not enabled"),
+            },
+            DeviceAddress::Apns { token, environment } => match &senders.apns {
+                Some(sender) => {
+                    let environment = match environment {
+                        StoreApnsEnvironment::Production => ApnsEnvironment::Production,
+                        StoreApnsEnvironment::Sandbox => ApnsEnvironment::Sandbox,
+                    };
+                    sender.send(token, environment, payload, opts).await
+                }
+                None => DeliveryOutcome::failed("APNs is not enabled"),
+            },
+        }
     }
 }
 
@@ -376,8 +428,14 @@ impl Fanout {
         due(&self.inner.last_sweep, Duration::from_secs(2))
     }
 
-    /// Queues alerts for newly breaking stories (a read when there are none).
+    /// Starts scheduled alerts that are due, and queues alerts for newly breaking stories (a
+    /// read each when there are none).
     async fn alert_breaking(&self) {
+        match queue::release_scheduled(&self.inner.db, Utc::now()).await {
+            Ok(started) if started.is_empty() => {}
+            Ok(started) => tracing::info!(alerts = started.len(), "scheduled alerts started"),
+            Err(err) => tracing::warn!(error = %err, "cannot start scheduled alerts"),
+        }
         match crate::triggers::alert_breaking_stories(&self.inner.db, &self.inner.config).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(alerts = n, "breaking stories queued"),
@@ -481,6 +539,15 @@ impl Fanout {
             queue::release(&inner.db, lease).await?;
         } else {
             queue::complete(&inner.db, lease).await?;
+            // Updated while this batch sent the older version: its devices get the new one.
+            queue::replace_stale(
+                &inner.db,
+                lease.alert.id,
+                lease.alert.version,
+                lease.after,
+                lease.until,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -525,10 +592,21 @@ impl Fanout {
         }
 
         let rules = AlertRules::new(&inner.config, &alert.urgency);
+        let local_time = alert
+            .local_time
+            .as_deref()
+            .and_then(crate::draft::parse_local_time);
         let mut skipped = Vec::new();
         let mut eligible = Vec::new();
         for target in targets {
             let device = &target.device;
+            // A local-time alert is judged at the device's own delivery time.
+            let at = match local_time {
+                Some(time) => {
+                    crate::rules::next_local_time(&target, time, alert.starts_at()).max(now)
+                }
+                None => now,
+            };
             let skip = |status: DeliveryStatus| {
                 inner
                     .metrics
@@ -540,6 +618,8 @@ impl Fanout {
                     reason: None,
                     attempts: 0,
                     at: now,
+                    version: alert.version,
+                    topic: None,
                 }
             };
             let Some(topics) = followed.get(&device.user_id) else {
@@ -547,7 +627,7 @@ impl Fanout {
                 continue;
             };
             let sent = sent_today.get(&device.id).map_or(&[][..], Vec::as_slice);
-            match rules.hold(&target, sent, now) {
+            match rules.hold(&target, sent, at) {
                 Some(Hold::DailyCap) => skipped.push(skip(DeliveryStatus::DailyCap)),
                 Some(Hold::QuietHours) => skipped.push(skip(DeliveryStatus::QuietHours)),
                 None => {
@@ -557,19 +637,31 @@ impl Fanout {
                         .find(|t| topics.contains(t))
                         .cloned()
                         .unwrap_or_default();
-                    eligible.push((target, topic));
+                    eligible.push((target, topic, at));
                 }
             }
         }
         // Claimed only for devices about to be sent, so a skipped device may get the story later.
-        let eligible_ids: Vec<Uuid> = eligible.iter().map(|(t, _)| t.device.id).collect();
+        let eligible_ids: Vec<Uuid> = eligible.iter().map(|(t, _, _)| t.device.id).collect();
         let claimed: HashSet<Uuid> = queue::claim_story(db, alert, &eligible_ids)
             .await?
             .into_iter()
             .collect();
         let mut sends = Vec::new();
-        for (target, topic) in eligible {
-            if claimed.contains(&target.device.id) {
+        let mut waiting = Vec::new();
+        for (target, topic, at) in eligible {
+            if claimed.contains(&target.device.id) && at > now + LOCAL_TIME_SLACK {
+                // Its local time is still to come: it waits on the retry queue until then.
+                waiting.push(NewRetry {
+                    device_id: target.device.id,
+                    user_id: target.device.user_id,
+                    topic,
+                    attempts: 0,
+                    due_at: at,
+                    reason: "waiting for the reader's local delivery time".into(),
+                    kind: RetryKind::Local,
+                });
+            } else if claimed.contains(&target.device.id) {
                 sends.push((target, topic));
             } else {
                 inner
@@ -582,9 +674,12 @@ impl Fanout {
                     reason: None,
                     attempts: 0,
                     at: now,
+                    version: alert.version,
+                    topic: Some(topic),
                 });
             }
         }
+        retries::defer(db, alert.id, &waiting).await?;
         queue::record_batch(db, lease, &skipped).await?;
         Ok(sends)
     }
@@ -687,11 +782,27 @@ impl Fanout {
             topic: topic.to_owned(),
             image_url: alert.image_url.clone(),
             sent_at: now,
+            version: alert.version,
+            silent: alert.silent,
+            tag: alert.story_key().to_string(),
+            retracted: alert.state == AlertState::Retracted,
         };
-        let ttl =
-            u32::try_from((alert.expires_at() - now).num_seconds().max(0)).unwrap_or(u32::MAX);
-        let opts = MessageOptions::for_alert(&payload, parse_urgency(&alert.urgency), ttl);
-        let send = self.send_once(&device.address, &payload, &opts);
+        // A replacement of a finished alert still lives as long as the alert's TTL allows from
+        // now: it only matters while the reader might look at the old one.
+        let ttl = u32::try_from((alert.expires_at() - now).num_seconds())
+            .unwrap_or(0)
+            .max(if alert.version > 1 {
+                alert.ttl_seconds.max(60) as u32
+            } else {
+                0
+            });
+        let opts = MessageOptions::presented(
+            &payload,
+            parse_urgency(&alert.urgency),
+            ttl,
+            &inner.config.presentation,
+        );
+        let send = inner.senders.send(&device.address, &payload, &opts);
         let outcome = match deadline {
             Some(deadline) => tokio::time::timeout(deadline, send)
                 .await
@@ -727,6 +838,8 @@ impl Fanout {
                 reason,
                 attempts,
                 at: Utc::now(),
+                version: alert.version,
+                topic: Some(topic.clone()),
             })
         };
         match outcome {
@@ -766,6 +879,7 @@ impl Fanout {
                     attempts,
                     due_at,
                     reason,
+                    kind: RetryKind::Retry,
                 })
             }
         }
@@ -826,6 +940,10 @@ impl Fanout {
                 return;
             }
         };
+        if retry.kind == RetryKind::Replace {
+            self.replace(&alert, &retry, owner, stop).await;
+            return;
+        }
         let outcome = match &retry.device {
             // Cancelled or expired meanwhile, or the device is gone: nothing to send or record.
             _ if !alert.state.is_active() => None,
@@ -842,6 +960,8 @@ impl Fanout {
                         reason: None,
                         attempts: retry.attempts,
                         at: Utc::now(),
+                        version: alert.version,
+                        topic: None,
                     }))
                 }
                 Ok(true) => {
@@ -879,50 +999,100 @@ impl Fanout {
         }
     }
 
-    async fn send_once(
+    /// Sends a device the alert as it is now, replacing the older version it shows: quietly
+    /// (an update is silent unless the editor said otherwise), not counted against the daily
+    /// cap, held back in quiet hours like an alert.
+    async fn replace(
         &self,
-        address: &DeviceAddress,
-        payload: &AlertPayload,
-        opts: &MessageOptions,
-    ) -> DeliveryOutcome {
-        let senders = &self.inner.senders;
-        match address {
-            DeviceAddress::WebPush {
-                endpoint,
-                p256dh,
-                auth,
-            } => {
-                let Some(sender) = &senders.webpush else {
-                    return DeliveryOutcome::failed("Web Push is not configured");
-                };
-                let endpoint = match Url::parse(endpoint) {
-                    Ok(url) => url,
-                    Err(e) => return DeliveryOutcome::failed(format!("bad endpoint: {e}")),
-                };
-                let keys = match SubscriptionKeys::from_bytes(p256dh, auth) {
-                    Ok(keys) => keys,
-                    Err(e) => {
-                        return DeliveryOutcome::failed(format!("bad subscription keys: {e:?}"));
+        alert: &QueuedAlert,
+        retry: &DueRetry,
+        owner: &str,
+        stop: &CancellationToken,
+    ) {
+        let inner = &self.inner;
+        let db = &inner.db;
+        let outcome = match &retry.device {
+            _ if !alert.state.replaces() => None,
+            None => Some(Replacement::Failed),
+            Some(device) => {
+                let targets = match devices::with_preferences(db, vec![device.clone()]).await {
+                    Ok(targets) => targets,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read a replacement's device");
+                        return;
                     }
                 };
-                sender
-                    .send(&WebPushSubscription { endpoint, keys }, payload, opts)
-                    .await
-            }
-            DeviceAddress::Fcm { token } => match &senders.fcm {
-                Some(sender) => sender.send(token, payload, opts).await,
-                None => DeliveryOutcome::failed("FCM is not enabled"),
-            },
-            DeviceAddress::Apns { token, environment } => match &senders.apns {
-                Some(sender) => {
-                    let environment = match environment {
-                        StoreApnsEnvironment::Production => ApnsEnvironment::Production,
-                        StoreApnsEnvironment::Sandbox => ApnsEnvironment::Sandbox,
+                let rules = AlertRules::new(&inner.config, &alert.urgency);
+                let held = targets.first().and_then(|t| rules.hold(t, &[], Utc::now()))
+                    == Some(Hold::QuietHours);
+                if held {
+                    inner
+                        .metrics
+                        .count(channel(&device.address), "replace_held");
+                    Some(Replacement::HeldQuietHours)
+                } else {
+                    let topic = if retry.topic.is_empty() {
+                        alert.topics.first().cloned().unwrap_or_default()
+                    } else {
+                        retry.topic.clone()
                     };
-                    sender.send(token, environment, payload, opts).await
+                    let sent = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        sent = self.attempt(alert, device, &topic, None) => sent,
+                    };
+                    let channel = channel(&device.address);
+                    match sent {
+                        DeliveryOutcome::Sent => {
+                            inner.metrics.count(channel, "replaced");
+                            Some(Replacement::Replaced(alert.version))
+                        }
+                        DeliveryOutcome::Retry { after, reason } => {
+                            let attempts = retry.attempts + 1;
+                            let delay = retry_delay(&inner.settings, attempts, after);
+                            let due_at = Utc::now()
+                                + chrono::Duration::from_std(delay)
+                                    .unwrap_or(chrono::Duration::MAX);
+                            if attempts < REPLACE_ATTEMPTS {
+                                inner.metrics.count(channel, "retried");
+                                if let Err(err) =
+                                    retries::reschedule(db, retry, owner, attempts, due_at, &reason)
+                                        .await
+                                {
+                                    tracing::warn!(error = %err, "cannot reschedule a replacement");
+                                }
+                                return;
+                            }
+                            inner.metrics.count(channel, "replace_failed");
+                            Some(Replacement::Failed)
+                        }
+                        DeliveryOutcome::Gone => {
+                            inner.metrics.count(channel, "pruned");
+                            let reason = "the push service says the device is gone";
+                            if let Err(err) = devices::mark_dead(db, device.id, reason).await {
+                                tracing::warn!(device = %device.id, error = %err, "cannot mark device dead");
+                            }
+                            Some(Replacement::Failed)
+                        }
+                        DeliveryOutcome::Failed { .. } => {
+                            inner.metrics.count(channel, "replace_failed");
+                            Some(Replacement::Failed)
+                        }
+                    }
                 }
-                None => DeliveryOutcome::failed("APNs is not enabled"),
-            },
+            }
+        };
+        let result = match outcome {
+            Some(outcome) => {
+                queue::record_replacement(db, alert.id, retry.device_id, owner, outcome).await
+            }
+            None => retries::resolve(db, alert, retry, owner, None).await,
+        };
+        let result = match result {
+            Ok(()) => queue::finish_if_idle(db, alert.id).await,
+            err => err,
+        };
+        if let Err(err) = result {
+            tracing::warn!(alert = %alert.id, device = %retry.device_id, error = %err, "cannot record a replacement");
         }
     }
 }
@@ -993,6 +1163,12 @@ fn lease_may_lapse(since_renewal: Duration, every: Duration, lease_for: Duration
 /// Waits `wait`, or less when `stop` is cancelled.
 /// How often a notifier process looks for newly breaking stories between its sweeps.
 const TRIGGER_EVERY: Duration = Duration::from_millis(200);
+
+/// Attempts at one replacement before it counts as failed.
+const REPLACE_ATTEMPTS: u32 = 5;
+
+/// A local delivery time this close is now.
+const LOCAL_TIME_SLACK: chrono::Duration = chrono::Duration::seconds(5);
 
 /// True, and the clock restarted, when `last` is at least `every` ago (or never).
 fn due(last: &std::sync::Mutex<Option<Instant>>, every: Duration) -> bool {

@@ -2,9 +2,11 @@
 
 pub mod breaker;
 pub mod config;
+pub mod draft;
 pub mod fanout;
 pub mod rules;
 pub mod send;
+pub mod test_send;
 pub mod webpush;
 
 #[cfg(feature = "fakes")]

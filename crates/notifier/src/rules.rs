@@ -6,7 +6,7 @@
 //! the third rule; it is a claim in the database (`queue::claim_story`), which the fan-out
 //! takes and the estimate only reads.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, LocalResult, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use herald_store::devices::Target;
 use herald_store::preferences::local_day_start;
@@ -49,17 +49,8 @@ impl AlertRules {
         sent: &[DateTime<Utc>],
         now: DateTime<Utc>,
     ) -> Option<Hold> {
-        let device = &target.device;
         let preferences = target.preferences.as_ref();
-        let tz = preferences
-            .map(|p| p.timezone)
-            .or_else(|| {
-                device
-                    .timezone
-                    .as_deref()
-                    .and_then(|t| t.parse::<Tz>().ok())
-            })
-            .unwrap_or(Tz::UTC);
+        let tz = timezone(target);
         let cap = preferences.map_or(self.default_cap, |p| u32::from(p.max_alerts_per_day));
         let day_start = local_day_start(tz, now);
         let today = sent.iter().filter(|at| **at >= day_start).count();
@@ -74,4 +65,46 @@ impl AlertRules {
             None
         }
     }
+}
+
+/// The device's time zone: its owner's preference, else the device's own, else UTC.
+pub fn timezone(target: &Target) -> Tz {
+    target
+        .preferences
+        .as_ref()
+        .map(|p| p.timezone)
+        .or_else(|| {
+            target
+                .device
+                .timezone
+                .as_deref()
+                .and_then(|t| t.parse::<Tz>().ok())
+        })
+        .unwrap_or(Tz::UTC)
+}
+
+/// The first moment at or after `from` when the device's local clock reads `time` (within a
+/// day; on a day the clock skips that time, the first moment after the gap).
+pub fn next_local_time(target: &Target, time: NaiveTime, from: DateTime<Utc>) -> DateTime<Utc> {
+    let tz = timezone(target);
+    let local_from = from.with_timezone(&tz);
+    for day in 0..=2 {
+        let date = local_from.date_naive() + chrono::Days::new(day);
+        let wanted = date.and_time(time);
+        let at = match tz.from_local_datetime(&wanted) {
+            LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at,
+            // A gap (daylight saving): the wall clock jumps over `time`; an hour later exists.
+            LocalResult::None => {
+                match tz.from_local_datetime(&(wanted + chrono::Duration::hours(1))) {
+                    LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at,
+                    LocalResult::None => continue,
+                }
+            }
+        };
+        let at = at.with_timezone(&Utc);
+        if at >= from {
+            return at;
+        }
+    }
+    from
 }

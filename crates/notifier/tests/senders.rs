@@ -30,6 +30,10 @@ fn payload() -> AlertPayload {
             .with_ymd_and_hms(2026, 3, 1, 12, 30, 15)
             .single()
             .expect("valid time"),
+        version: 1,
+        silent: false,
+        tag: String::new(),
+        retracted: false,
     }
 }
 

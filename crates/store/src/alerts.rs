@@ -72,7 +72,10 @@ pub async fn inbox(
         .and_where(Expr::col(delivery::Column::UserId).eq(user_id))
         .and_where(Expr::col(delivery::Column::Status).eq("sent"))
         .to_owned();
-    let mut query = alert::Entity::find().filter(alert::Column::Id.in_subquery(delivered));
+    // A retracted alert leaves the inbox; an updated one shows its latest version.
+    let mut query = alert::Entity::find()
+        .filter(alert::Column::Id.in_subquery(delivered))
+        .filter(alert::Column::RetractedAt.is_null());
     if let Some((at, id)) = before {
         query = query.filter(
             Condition::any().add(alert::Column::CreatedAt.lt(at)).add(

@@ -4,6 +4,7 @@
 //! domain values or a [`StoreError`] back, never a query builder.
 
 pub mod alerts;
+pub mod analytics;
 pub mod articles;
 pub mod comments;
 mod config;

@@ -20,6 +20,37 @@ use sea_orm::{
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Why a delivery waits on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryKind {
+    /// Its first attempt failed transiently or took too long.
+    Retry,
+    /// It waits for the reader's local delivery time.
+    Local,
+    /// The device shows an older version of the alert, to be replaced.
+    Replace,
+}
+
+impl RetryKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Local => "local",
+            Self::Replace => "replace",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "local" => Self::Local,
+            "replace" => Self::Replace,
+            _ => Self::Retry,
+        }
+    }
+}
+
 /// A delivery to try again at `due_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRetry {
@@ -35,6 +66,8 @@ pub struct NewRetry {
     pub due_at: DateTime<Utc>,
     /// What the last attempt came to.
     pub reason: String,
+    /// Why it waits.
+    pub kind: RetryKind,
 }
 
 /// A retry leased to one notifier, with the device to send to (`None`: the device was deleted
@@ -53,6 +86,8 @@ pub struct DueRetry {
     pub attempts: u32,
     /// The device, if it is still live.
     pub device: Option<Device>,
+    /// Why it waited.
+    pub kind: RetryKind,
 }
 
 /// Parks deliveries of `alert_id` for later; a device already parked keeps its first entry.
@@ -76,6 +111,7 @@ pub async fn defer(
         lease_owner: sea_orm::Set(None),
         lease_expires_at: sea_orm::Set(None),
         created_at: sea_orm::Set(now),
+        kind: sea_orm::Set(r.kind.as_str().into()),
     });
     delivery_retry::Entity::insert_many(rows)
         .on_conflict(
@@ -161,6 +197,7 @@ pub async fn lease_due(
             topic: r.topic,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             device: live.get(&r.device_id).cloned(),
+            kind: RetryKind::parse(&r.kind),
         })
         .collect())
 }
@@ -186,6 +223,14 @@ pub async fn reschedule(
         .col_expr(
             delivery_retry::Column::Reason,
             sea_orm::sea_query::Expr::value(reason.chars().take(300).collect::<String>()),
+        )
+        .col_expr(
+            delivery_retry::Column::Kind,
+            // A local-time delivery that failed is an ordinary retry from now on.
+            sea_orm::sea_query::Expr::value(match retry.kind {
+                RetryKind::Local => RetryKind::Retry.as_str(),
+                kind => kind.as_str(),
+            }),
         )
         .col_expr(
             delivery_retry::Column::LeaseOwner,
@@ -231,6 +276,38 @@ pub async fn pending(db: &impl ConnectionTrait, alert_id: Uuid) -> Result<u64, S
         .filter(delivery_retry::Column::AlertId.eq(alert_id))
         .count(db)
         .await?)
+}
+
+/// How many of the alert's queued entries are first deliveries (retries, or waits for a
+/// reader's local time) and how many are replacements of an older version.
+pub async fn pending_by_kind(
+    db: &impl ConnectionTrait,
+    alert_id: Uuid,
+) -> Result<(u64, u64), StoreError> {
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::ExprTrait;
+    let rows: Vec<(String, i64)> = delivery_retry::Entity::find()
+        .select_only()
+        .column(delivery_retry::Column::Kind)
+        .column_as(
+            sea_orm::sea_query::Expr::col(delivery_retry::Column::DeviceId).count(),
+            "n",
+        )
+        .filter(delivery_retry::Column::AlertId.eq(alert_id))
+        .group_by(delivery_retry::Column::Kind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut first = 0;
+    let mut replacing = 0;
+    for (kind, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        match RetryKind::parse(&kind) {
+            RetryKind::Replace => replacing += n,
+            _ => first += n,
+        }
+    }
+    Ok((first, replacing))
 }
 
 /// Drops every retry of an alert that was cancelled or expired.

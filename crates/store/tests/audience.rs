@@ -266,6 +266,8 @@ async fn inbox_lists_sent_alerts_once_and_records_opens() {
             ttl_seconds: 3600,
             trigger: "editor".into(),
             created_by: None,
+            send_at: None,
+            local_time: None,
         },
     )
     .await
@@ -278,6 +280,8 @@ async fn inbox_lists_sent_alerts_once_and_records_opens() {
         reason: None,
         attempts: 1,
         at: now,
+        version: 1,
+        topic: None,
     };
     queue::record(&db, &alert, &[sent(phone.id), sent(laptop.id)])
         .await

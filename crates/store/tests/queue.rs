@@ -82,6 +82,8 @@ fn new_alert(story: Option<Uuid>) -> NewQueuedAlert {
         ttl_seconds: 3600,
         trigger: "editor".into(),
         created_by: None,
+        send_at: None,
+        local_time: None,
     }
 }
 
@@ -259,6 +261,8 @@ async fn a_story_is_claimed_once_per_device_and_outcomes_count() {
             reason: None,
             attempts: 1,
             at: now,
+            version: 1,
+            topic: None,
         })
         .collect();
     queue::record(&db, &first, &records).await.unwrap();
@@ -344,6 +348,8 @@ fn sent(user_id: Uuid, device_id: Uuid) -> DeliveryRecord {
         reason: None,
         attempts: 1,
         at: Utc::now(),
+        version: 1,
+        topic: None,
     }
 }
 

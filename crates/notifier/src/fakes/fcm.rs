@@ -299,6 +299,36 @@ async fn send_message(
     if !data_ok {
         return error(400, "INVALID_ARGUMENT", "data values must be strings").await;
     }
+    // FCM's limit: 4,000 bytes of notification and data together.
+    let notification = &message["message"]["notification"];
+    let size = message["message"]["data"].to_string().len()
+        + [
+            &notification["title"],
+            &notification["body"],
+            &notification["image"],
+        ]
+        .iter()
+        .filter_map(|v| v.as_str())
+        .map(str::len)
+        .sum::<usize>();
+    if size > 4000 {
+        return error(400, "INVALID_ARGUMENT", "Message is too big").await;
+    }
+    let android = &message["message"]["android"];
+    let priority_ok = match &android["notification"]["notification_priority"] {
+        serde_json::Value::Null => true,
+        serde_json::Value::String(p) => matches!(
+            p.as_str(),
+            "PRIORITY_MIN" | "PRIORITY_LOW" | "PRIORITY_DEFAULT" | "PRIORITY_HIGH" | "PRIORITY_MAX"
+        ),
+        _ => false,
+    };
+    if !priority_ok
+        || !matches!(android["priority"], serde_json::Value::Null)
+            && !matches!(android["priority"].as_str(), Some("normal" | "high"))
+    {
+        return error(400, "INVALID_ARGUMENT", "invalid android priority").await;
+    }
     let scripted = state.scripts.next(&device_token);
     let n = {
         let mut messages = lock(&state.messages);

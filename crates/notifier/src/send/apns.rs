@@ -198,7 +198,7 @@ impl ApnsSender {
             "{}/3/device/{device_token}",
             base.as_str().trim_end_matches('/')
         );
-        let body = match apns_body(payload) {
+        let body = match apns_body(payload, opts) {
             Ok(body) => body,
             Err(e) => return DeliveryOutcome::failed(format!("payload serialization: {e}")),
         };
@@ -298,13 +298,25 @@ impl ApnsSender {
     }
 }
 
-/// `{"aps": {...}, ...SPEC §4 fields}`.
-fn apns_body(payload: &AlertPayload) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = serde_json::to_value(payload)?;
-    body["aps"] = json!({
-        "alert": {"title": payload.title, "body": payload.body},
-        "sound": "default",
-        "mutable-content": 1,
-    });
-    serde_json::to_vec(&body)
+/// `{"aps": {...}, ...SPEC §4 fields}`, cut to APNs' 4 KB: `mutable-content` so the app's
+/// Notification Service Extension can fetch `image_url`, the story as `thread-id`, the
+/// interruption level and relevance, and no `sound` for a silent update.
+fn apns_body(payload: &AlertPayload, opts: &MessageOptions) -> Result<Vec<u8>, serde_json::Error> {
+    let build = |payload: &AlertPayload| -> Result<Vec<u8>, serde_json::Error> {
+        let mut body = serde_json::to_value(payload)?;
+        let mut aps = json!({
+            "alert": {"title": payload.title, "body": payload.body},
+            "mutable-content": 1,
+            "thread-id": payload.tag,
+            "interruption-level": opts.interruption_level,
+            "relevance-score": opts.relevance_score,
+        });
+        if !opts.silent {
+            aps["sound"] = json!("default");
+        }
+        body["aps"] = aps;
+        serde_json::to_vec(&body)
+    };
+    let size = |p: &AlertPayload| build(p).map_or(usize::MAX, |v| v.len());
+    build(&payload.fitted(super::APNS_MAX_PAYLOAD, size))
 }

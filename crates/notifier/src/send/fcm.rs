@@ -13,7 +13,9 @@ use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 use super::outcome::{DeliveryOutcome, classify_fcm, classify_transport_error, error_chain};
-use super::{AlertPayload, ClientSettings, MessageOptions, ServiceResponse, SetupError};
+use super::{
+    AlertPayload, ClientSettings, FCM_MAX_PAYLOAD, MessageOptions, ServiceResponse, SetupError,
+};
 use crate::config::PushConfig;
 use crate::webpush::Urgency;
 
@@ -318,25 +320,51 @@ impl FcmSender {
     }
 }
 
-/// The `messages:send` request body for one device.
+/// The bytes FCM counts against its payload limit: `notification` and `data`.
+fn fcm_payload_size(payload: &AlertPayload) -> usize {
+    let data = serde_json::to_vec(&payload.to_string_map()).map_or(usize::MAX, |v| v.len());
+    data + payload.title.len()
+        + payload.body.len()
+        + payload.image_url.as_ref().map_or(0, String::len)
+}
+
+/// The `messages:send` request body for one device: cut to FCM's size limit, tagged with the
+/// story so a later version replaces the one shown (`android.notification.tag`, and
+/// `apns-collapse-id` for iOS apps on FCM), on the topic's channel, quietly for an update.
 fn fcm_message(token: &str, payload: &AlertPayload, opts: &MessageOptions) -> serde_json::Value {
+    let payload = payload.fitted(FCM_MAX_PAYLOAD, fcm_payload_size);
     let mut notification = json!({"title": payload.title, "body": payload.body});
     if let Some(image) = &payload.image_url {
         notification["image"] = json!(image);
     }
+    let mut android_notification = json!({
+        "channel_id": opts.android_channel,
+        "tag": payload.tag,
+    });
+    if opts.silent {
+        android_notification["notification_priority"] = json!("PRIORITY_LOW");
+        android_notification["default_sound"] = json!(false);
+        android_notification["default_vibrate_timings"] = json!(false);
+    }
+    if let Some(image) = &payload.image_url {
+        android_notification["image"] = json!(image);
+    }
     let mut android = json!({
         "priority": if opts.urgency == Urgency::High { "high" } else { "normal" },
         "ttl": format!("{}s", opts.ttl_seconds),
+        "notification": android_notification,
     });
-    if let Some(key) = &opts.collapse_key {
-        android["collapse_key"] = json!(key);
-    }
-    json!({"message": {
+    let mut message = json!({
         "token": token,
         "notification": notification,
         "data": payload.to_string_map(),
-        "android": android,
-    }})
+    });
+    if let Some(key) = &opts.collapse_key {
+        android["collapse_key"] = json!(key);
+        message["apns"] = json!({"headers": {"apns-collapse-id": key}});
+    }
+    message["android"] = android;
+    json!({ "message": message })
 }
 
 /// Percent-encodes a path segment.

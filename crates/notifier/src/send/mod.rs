@@ -43,6 +43,83 @@ pub struct AlertPayload {
     pub image_url: Option<String>,
     /// When the alert was sent.
     pub sent_at: DateTime<Utc>,
+    /// The alert's version: 1, then one more per update; a device shows the highest.
+    #[serde(default = "first_version")]
+    pub version: u32,
+    /// Replace what is shown without sound or vibration (an update, a retraction).
+    #[serde(default)]
+    pub silent: bool,
+    /// The notification's tag: one per story (the alert id when it has none), so a later
+    /// version or alert about the story replaces the one shown.
+    #[serde(default)]
+    pub tag: String,
+    /// This version withdraws the alert.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retracted: bool,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+/// Web Push: the largest plaintext one 4,096-byte `aes128gcm` record carries (RFC 8291: 86
+/// bytes of header, a 16-byte tag and the padding delimiter).
+pub const WEBPUSH_MAX_PLAINTEXT: usize = 4096 - 86 - 16 - 1;
+/// FCM: the most bytes of `notification` and `data` one message may carry.
+pub const FCM_MAX_PAYLOAD: usize = 4000;
+/// APNs: the largest alert payload.
+pub const APNS_MAX_PAYLOAD: usize = 4096;
+
+impl AlertPayload {
+    /// The payload cut to fit `limit` bytes as `size` measures it: the body is shortened at a
+    /// word (with an ellipsis), then the title, so a push service never refuses it for size.
+    pub fn fitted(
+        &self,
+        limit: usize,
+        size: impl Fn(&Self) -> usize,
+    ) -> std::borrow::Cow<'_, Self> {
+        if size(self) <= limit {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut fitted = self.clone();
+        for field in [Field::Body, Field::Title] {
+            let full = match field {
+                Field::Body => self.body.clone(),
+                Field::Title => self.title.clone(),
+            };
+            // The most characters of the field that still fit: a binary search.
+            let (mut lo, mut hi) = (0usize, full.chars().count());
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                field.set(&mut fitted, crate::draft::cut_at_word(&full, mid));
+                if size(&fitted) <= limit {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            field.set(&mut fitted, crate::draft::cut_at_word(&full, lo));
+            if size(&fitted) <= limit {
+                break;
+            }
+        }
+        std::borrow::Cow::Owned(fitted)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Body,
+    Title,
+}
+
+impl Field {
+    fn set(self, payload: &mut AlertPayload, text: String) {
+        match self {
+            Self::Body => payload.body = text,
+            Self::Title => payload.title = text,
+        }
+    }
 }
 
 impl AlertPayload {
@@ -67,29 +144,86 @@ impl AlertPayload {
             "sent_at",
             self.sent_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         );
+        map.insert("version", self.version.to_string());
+        map.insert("silent", self.silent.to_string());
+        map.insert("tag", self.tag.clone());
+        if self.retracted {
+            map.insert("retracted", "true".to_owned());
+        }
         map
     }
 }
 
-/// How a message is delivered: urgency, lifetime, and what it replaces.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a message is delivered: urgency, lifetime, what it replaces, and how it presents.
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessageOptions {
     /// Delivery urgency; `High` maps to FCM `high` and APNs priority 10.
     pub urgency: Urgency,
     /// Seconds the push service keeps trying to deliver.
     pub ttl_seconds: u32,
-    /// Messages with the same key replace each other (Web Push `Topic`, FCM `collapse_key`, APNs `apns-collapse-id`).
+    /// Messages with the same key replace each other (Web Push `Topic`, FCM `collapse_key` and
+    /// `android.notification.tag`, APNs `apns-collapse-id`).
     pub collapse_key: Option<String>,
+    /// Replace without sound: no APNs `sound`, FCM low notification priority.
+    pub silent: bool,
+    /// iOS `interruption-level`: `passive`, `active` or `time-sensitive`.
+    pub interruption_level: String,
+    /// iOS `relevance-score`, 0 to 1: how the summary ranks it.
+    pub relevance_score: f32,
+    /// Android notification channel.
+    pub android_channel: String,
 }
 
 impl MessageOptions {
-    /// Options for `payload`, collapsing on its story: a newer alert replaces an undelivered older one.
+    /// Options for `payload`, collapsing on its story (the alert itself when it has none): a
+    /// newer version or alert replaces an undelivered or shown older one.
     pub fn for_alert(payload: &AlertPayload, urgency: Urgency, ttl_seconds: u32) -> Self {
+        let high = urgency == Urgency::High;
+        let key = payload.story_id.unwrap_or(payload.alert_id);
         Self {
             urgency,
             ttl_seconds,
-            collapse_key: payload.story_id.map(|id| topic_for_story(&id.to_string())),
+            collapse_key: Some(topic_for_story(&key.to_string())),
+            silent: payload.silent,
+            interruption_level: if payload.silent {
+                "passive"
+            } else if high {
+                "time-sensitive"
+            } else {
+                "active"
+            }
+            .to_owned(),
+            relevance_score: if high { 1.0 } else { 0.5 },
+            android_channel: if high { "breaking" } else { "news" }.to_owned(),
         }
+    }
+
+    /// [`Self::for_alert`] with the operator's per-topic presentation (`[push.presentation]`).
+    pub fn presented(
+        payload: &AlertPayload,
+        urgency: Urgency,
+        ttl_seconds: u32,
+        presentation: &crate::config::PresentationConfig,
+    ) -> Self {
+        let mut opts = Self::for_alert(payload, urgency, ttl_seconds);
+        let high = urgency == Urgency::High;
+        if !payload.silent {
+            if let Some(level) = presentation.interruption_level.get(&payload.topic) {
+                opts.interruption_level = level.clone();
+            }
+        }
+        opts.android_channel = presentation
+            .android_channel
+            .get(&payload.topic)
+            .cloned()
+            .unwrap_or_else(|| {
+                if high {
+                    presentation.android_channel_high.clone()
+                } else {
+                    presentation.android_channel_default.clone()
+                }
+            });
+        opts
     }
 
     /// The collapse key as an RFC 8030 `Topic` (hashed if it is not one already).
@@ -397,6 +531,10 @@ mod tests {
             topic: "world".into(),
             image_url: None,
             sent_at: Utc::now(),
+            version: 1,
+            silent: false,
+            tag: story.to_string(),
+            retracted: false,
         };
         let opts = MessageOptions::for_alert(&payload, Urgency::High, 60);
         assert_eq!(opts.collapse_key, Some(topic_for_story(&story.to_string())));
@@ -404,14 +542,57 @@ mod tests {
         let map = payload.to_string_map();
         assert!(!map.contains_key("article_id"));
         assert_eq!(map["story_id"], story.to_string());
-        let none = MessageOptions::for_alert(
-            &AlertPayload {
-                story_id: None,
-                ..payload
-            },
-            Urgency::Normal,
-            60,
+        // Without a story, the alert collapses on itself: its own later versions replace it.
+        let alone = AlertPayload {
+            story_id: None,
+            ..payload
+        };
+        let none = MessageOptions::for_alert(&alone, Urgency::Normal, 60);
+        assert_eq!(
+            none.collapse_key,
+            Some(topic_for_story(&alone.alert_id.to_string()))
         );
-        assert_eq!(none.collapse_key, None);
+        assert_eq!(none.interruption_level, "active");
+        assert_eq!(opts.interruption_level, "time-sensitive");
+    }
+
+    #[test]
+    fn a_long_body_is_cut_to_fit_never_refused() {
+        let payload = AlertPayload {
+            alert_id: Uuid::new_v4(),
+            title: "Ceasefire".into(),
+            body: "word ".repeat(2000),
+            url: "https://herald.example/a".into(),
+            article_id: None,
+            story_id: None,
+            topic: "world".into(),
+            image_url: None,
+            sent_at: Utc::now(),
+            version: 1,
+            silent: false,
+            tag: String::new(),
+            retracted: false,
+        };
+        let size = |p: &AlertPayload| serde_json::to_vec(p).unwrap().len();
+        let fitted = payload.fitted(WEBPUSH_MAX_PLAINTEXT, size);
+        assert!(size(&fitted) <= WEBPUSH_MAX_PLAINTEXT);
+        assert!(
+            size(&fitted) > WEBPUSH_MAX_PLAINTEXT - 16,
+            "cut no more than needed"
+        );
+        assert!(
+            fitted.body.ends_with("word…"),
+            "{}",
+            &fitted.body[fitted.body.len() - 20..]
+        );
+        assert_eq!(fitted.title, "Ceasefire");
+        let short = AlertPayload {
+            body: "short".into(),
+            ..payload
+        };
+        assert!(matches!(
+            short.fitted(WEBPUSH_MAX_PLAINTEXT, size),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

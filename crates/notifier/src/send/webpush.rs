@@ -51,7 +51,9 @@ impl WebPushSender {
         if let Err(reason) = super::check_destination(&sub.endpoint, self.allow_insecure) {
             return DeliveryOutcome::failed(reason);
         }
-        let plaintext = match serde_json::to_vec(payload) {
+        let size = |p: &AlertPayload| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len());
+        let payload = payload.fitted(super::WEBPUSH_MAX_PLAINTEXT, size);
+        let plaintext = match serde_json::to_vec(&*payload) {
             Ok(bytes) => bytes,
             Err(e) => return DeliveryOutcome::failed(format!("payload serialization: {e}")),
         };

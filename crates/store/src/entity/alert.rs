@@ -19,6 +19,12 @@ pub struct Model {
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    pub version: i32,
+    pub silent: bool,
+    pub send_at: Option<DateTimeUtc>,
+    pub local_time: Option<String>,
+    pub updated_at: Option<DateTimeUtc>,
+    pub retracted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub(crate) mod alert;
 pub(crate) mod alert_batch;
+pub(crate) mod alert_version;
 pub(crate) mod article;
 pub(crate) mod comment;
 pub(crate) mod delivery;
