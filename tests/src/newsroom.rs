@@ -1,10 +1,14 @@
 //! Newsroom fixtures the end-to-end tests share: a signed-in editor, a story two publishers tell.
 
 use crate::TestApp;
+use herald::config::Config;
+use herald_notifier::fakes::{FakeSubscription, FakeWebPush};
 use herald_store::articles::{Article, NewArticle};
 use herald_store::sources::{self, NewSource};
 use herald_store::users::Role;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 /// The password of every account these fixtures create.
 pub const PASSWORD: &str = "a long and unusual passphrase 42";
@@ -113,4 +117,220 @@ pub async fn stored_follower(db: &herald_store::Db, topic: &str) -> uuid::Uuid {
         .await
         .expect("follow the topic");
     user.id
+}
+
+/// A running Herald with an editor signed in and a local Web Push service for readers' browsers.
+pub struct Newsroom {
+    /// The app.
+    pub app: TestApp,
+    /// The browsers' push service.
+    pub push: FakeWebPush,
+    /// The editor's access token.
+    pub editor: String,
+}
+
+impl Newsroom {
+    /// Starts Herald with an editor and a Web Push service.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`] after `adjust` changed the configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let push = FakeWebPush::start().await.expect("as the test expects");
+        let app = TestApp::spawn_with(|config| {
+            // A hanging receiver must time out quickly.
+            config.push.webpush.timeout_seconds = 1;
+            adjust(config);
+        })
+        .await;
+        let editor = editor(&app).await.token;
+        Self { app, push, editor }
+    }
+
+    /// `method` on `path` as `token`, with `body` as JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        self.app.call(method, path, token, body).await
+    }
+
+    /// An anonymous reader following `topic`: their access token.
+    pub async fn reader(&self, topic: &str) -> String {
+        self.app.reader_following(topic).await
+    }
+
+    /// Registers a fresh browser subscription for the reader.
+    pub async fn browser(&self, token: &str) -> FakeSubscription {
+        let sub = self.push.new_subscription().expect("as the test expects");
+        let device = json!({
+            "platform": "web",
+            "subscription": sub.browser_json(),
+            "timezone": "UTC"
+        });
+        let registered = self
+            .call(Method::POST, "/v1/devices", token, Some(device))
+            .await;
+        assert_eq!(registered.status(), StatusCode::CREATED);
+        sub
+    }
+
+    /// A stored story with two publishers' articles: (story id, its newest article's id).
+    pub async fn story(&self) -> (String, String) {
+        let db = self.app.db.connect().await;
+        let (story, _, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
+        (story.to_string(), newer.id.to_string())
+    }
+
+    /// Sends an alert as the editor; its id.
+    pub async fn send(&self, alert: Value) -> String {
+        let response = self
+            .call(Method::POST, "/v1/admin/alerts", &self.editor, Some(alert))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.expect("as the test expects");
+        body["id"]
+            .as_str()
+            .expect("as the test expects")
+            .to_string()
+    }
+
+    /// The alert's status as the editor sees it.
+    pub async fn status(&self, id: &str) -> Value {
+        let response = self
+            .call(
+                Method::GET,
+                &format!("/v1/admin/alerts/{id}"),
+                &self.editor,
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("as the test expects")
+    }
+
+    /// Polls the alert until it leaves `queued`/`sending`.
+    pub async fn finished(&self, id: &str, within: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let status = self.status(id).await;
+            if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
+                return status;
+            }
+            assert!(start.elapsed() < within, "alert still {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Successful deliveries to `sub`.
+    pub fn delivered(&self, sub: &FakeSubscription) -> Vec<Value> {
+        self.push
+            .received_for(&sub.id)
+            .into_iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .map(|r| r.payload::<Value>().expect("as the test expects"))
+            .collect()
+    }
+
+    /// Waits until `sub` got something; how long it took.
+    pub async fn until_delivered(&self, sub: &FakeSubscription, within: Duration) -> Duration {
+        let start = Instant::now();
+        while self.delivered(sub).is_empty() {
+            assert!(start.elapsed() < within, "nothing delivered to {}", sub.id);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        start.elapsed()
+    }
+}
+
+/// A valid alert to `world` with `title`.
+pub fn alert(title: &str) -> Value {
+    json!({
+        "title": title,
+        "body": "Details to follow",
+        "url": "https://herald.example/articles/1",
+        "topics": ["world"],
+    })
+}
+
+/// Local FCM and APNs services with the credential files Herald reads for them.
+pub struct Phones {
+    /// Android's push service.
+    pub fcm: herald_notifier::fakes::FakeFcm,
+    /// Apple's.
+    pub apns: herald_notifier::fakes::FakeApns,
+    keys: tempfile::TempDir,
+}
+
+impl Phones {
+    /// Starts both services and writes their credentials to a temporary directory.
+    pub async fn start() -> Self {
+        let fcm = herald_notifier::fakes::FakeFcm::start()
+            .await
+            .expect("start the FCM service");
+        let apns = herald_notifier::fakes::FakeApns::start()
+            .await
+            .expect("start the APNs service");
+        let keys = tempfile::tempdir().expect("a key directory");
+        std::fs::write(
+            keys.path().join("service-account.json"),
+            fcm.service_account_json(),
+        )
+        .expect("write the FCM service account");
+        std::fs::write(keys.path().join("AuthKey.p8"), apns.p8_pem()).expect("write the APNs key");
+        Self { fcm, apns, keys }
+    }
+
+    /// Points Herald's FCM and APNs senders at the services.
+    pub fn configure(&self, config: &mut Config) {
+        self.fcm.configure(&mut config.push);
+        self.apns.configure(&mut config.push);
+        config.push.fcm.service_account_file = Some(self.keys.path().join("service-account.json"));
+        config.push.apns.key_file = Some(self.keys.path().join("AuthKey.p8"));
+    }
+}
+
+impl Newsroom {
+    /// Registers an Android device with FCM `token` for the reader.
+    pub async fn android(&self, reader: &str, token: &str) {
+        let registered = self
+            .call(
+                Method::POST,
+                "/v1/devices",
+                reader,
+                Some(json!({"platform": "android", "token": token, "timezone": "UTC"})),
+            )
+            .await;
+        assert_eq!(registered.status(), StatusCode::CREATED);
+    }
+
+    /// Registers an iPhone with APNs `token` (sandbox) for the reader.
+    pub async fn iphone(&self, reader: &str, token: &str) {
+        let registered = self
+            .call(
+                Method::POST,
+                "/v1/devices",
+                reader,
+                Some(json!({"platform": "ios", "token": token, "environment": "sandbox", "timezone": "UTC"})),
+            )
+            .await;
+        assert_eq!(registered.status(), StatusCode::CREATED);
+    }
+
+    /// Polls the alert's status until `done` says so.
+    pub async fn until(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let status = self.status(id).await;
+            if done(&status) {
+                return status;
+            }
+            assert!(start.elapsed() < within, "still {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -2,137 +2,11 @@
 //! Breaking alerts end to end (SPEC §3 "Newsroom", §4): an editor sends, the notifier fans out
 //! to local Web Push, FCM and APNs services that speak the real protocols.
 
-use herald::config::Config;
-use herald_notifier::fakes::{FakeApns, FakeFcm, FakeSubscription, FakeWebPush, Scripted};
-use herald_tests::TestApp;
-use herald_tests::newsroom::story_with_two_articles;
+use herald_notifier::fakes::{FakeSubscription, FakeWebPush, Scripted};
+use herald_tests::newsroom::{Newsroom, Phones, alert, story_with_two_articles};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-struct Newsroom {
-    app: TestApp,
-    push: FakeWebPush,
-    editor: String,
-}
-
-impl Newsroom {
-    async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let push = FakeWebPush::start().await.unwrap();
-        let app = TestApp::spawn_with(|config| {
-            // A hanging receiver must time out quickly.
-            config.push.webpush.timeout_seconds = 1;
-            adjust(config);
-        })
-        .await;
-        let editor = herald_tests::newsroom::editor(&app).await.token;
-        Self { app, push, editor }
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        self.app.call(method, path, token, body).await
-    }
-
-    /// An anonymous reader following `topic`: their access token.
-    async fn reader(&self, topic: &str) -> String {
-        self.app.reader_following(topic).await
-    }
-
-    /// Registers a fresh browser subscription for the reader.
-    async fn browser(&self, token: &str) -> FakeSubscription {
-        let sub = self.push.new_subscription().unwrap();
-        let device = json!({
-            "platform": "web",
-            "subscription": sub.browser_json(),
-            "timezone": "UTC"
-        });
-        let registered = self
-            .call(Method::POST, "/v1/devices", token, Some(device))
-            .await;
-        assert_eq!(registered.status(), StatusCode::CREATED);
-        sub
-    }
-
-    /// A stored story with two publishers' articles: (story id, its newest article's id).
-    async fn story(&self) -> (String, String) {
-        let db = self.app.db.connect().await;
-        let (story, _, newer) = story_with_two_articles(&db, "Ceasefire agreed").await;
-        (story.to_string(), newer.id.to_string())
-    }
-
-    async fn send(&self, alert: Value) -> String {
-        let response = self
-            .call(Method::POST, "/v1/admin/alerts", &self.editor, Some(alert))
-            .await;
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let body: Value = response.json().await.unwrap();
-        body["id"].as_str().unwrap().to_string()
-    }
-
-    async fn status(&self, id: &str) -> Value {
-        let response = self
-            .call(
-                Method::GET,
-                &format!("/v1/admin/alerts/{id}"),
-                &self.editor,
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
-    }
-
-    /// Polls the alert until it leaves `queued`/`sending`.
-    async fn finished(&self, id: &str, within: Duration) -> Value {
-        let start = Instant::now();
-        loop {
-            let status = self.status(id).await;
-            if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
-                return status;
-            }
-            assert!(start.elapsed() < within, "alert still {status}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Successful deliveries to `sub`.
-    fn delivered(&self, sub: &FakeSubscription) -> Vec<Value> {
-        self.push
-            .received_for(&sub.id)
-            .into_iter()
-            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
-            .map(|r| r.payload::<Value>().unwrap())
-            .collect()
-    }
-
-    async fn until_delivered(&self, sub: &FakeSubscription, within: Duration) -> Duration {
-        let start = Instant::now();
-        while self.delivered(sub).is_empty() {
-            assert!(start.elapsed() < within, "nothing delivered to {}", sub.id);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        start.elapsed()
-    }
-}
-
-fn alert(title: &str) -> Value {
-    json!({
-        "title": title,
-        "body": "Details to follow",
-        "url": "https://herald.example/articles/1",
-        "topics": ["world"],
-    })
-}
 
 fn field_names(body: &Value) -> Vec<String> {
     body["errors"]
@@ -681,21 +555,9 @@ async fn cancelling_stops_what_has_not_been_sent() {
 
 #[tokio::test]
 async fn fcm_and_apns_devices_get_every_field() {
-    let fcm = FakeFcm::start().await.unwrap();
-    let apns = FakeApns::start().await.unwrap();
-    let dir = std::env::temp_dir().join(format!("herald-keys-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let account_file = dir.join("service-account.json");
-    std::fs::write(&account_file, fcm.service_account_json()).unwrap();
-    let key_file = dir.join("AuthKey.p8");
-    std::fs::write(&key_file, apns.p8_pem()).unwrap();
-    let room = Newsroom::start_with(|config| {
-        fcm.configure(&mut config.push);
-        apns.configure(&mut config.push);
-        config.push.fcm.service_account_file = Some(account_file.clone());
-        config.push.apns.key_file = Some(key_file.clone());
-    })
-    .await;
+    let phones = Phones::start().await;
+    let (fcm, apns) = (&phones.fcm, &phones.apns);
+    let room = Newsroom::start_with(|config| phones.configure(config)).await;
     let android = room.reader("world").await;
     let registered = room
         .call(
@@ -757,7 +619,6 @@ async fn fcm_and_apns_devices_get_every_field() {
     assert_eq!(n.body["image_url"], "https://herald.example/i.jpg");
     assert!(n.body["sent_at"].is_string());
     assert_eq!(n.body["aps"]["alert"]["title"], "Election called");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 mod durability {

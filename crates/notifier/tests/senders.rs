@@ -131,10 +131,13 @@ async fn webpush_payload_and_headers_arrive_intact() {
             "body",
             "image_url",
             "sent_at",
+            "silent",
             "story_id",
+            "tag",
             "title",
             "topic",
-            "url"
+            "url",
+            "version"
         ]
     );
     assert_eq!(push.header("ttl"), Some("120"));
@@ -147,7 +150,7 @@ async fn webpush_payload_and_headers_arrive_intact() {
 }
 
 #[tokio::test]
-async fn webpush_absent_fields_arrive_as_null_and_no_topic() {
+async fn webpush_absent_fields_arrive_as_null_and_the_alert_is_its_own_topic() {
     let fake = FakeWebPush::start().await.unwrap();
     let sub = fake.new_subscription().unwrap();
     let sender = webpush_sender(&test_config());
@@ -163,7 +166,9 @@ async fn webpush_absent_fields_arrive_as_null_and_no_topic() {
     assert!(json["image_url"].is_null() && json["story_id"].is_null());
     assert_eq!(push.payload::<AlertPayload>().unwrap(), p);
     assert_eq!(push.header("urgency"), Some("normal"));
-    assert_eq!(push.header("topic"), None);
+    // No story: the alert collapses on its own id, so its later versions replace it.
+    let own = topic_for_story(&p.alert_id.to_string());
+    assert_eq!(push.header("topic"), Some(own.as_str()));
 }
 
 #[tokio::test]
@@ -382,10 +387,17 @@ async fn fcm_message_carries_every_field_and_one_token_serves_many_sends() {
     );
     let data: std::collections::BTreeMap<String, String> =
         serde_json::from_value(message["data"].clone()).unwrap();
-    assert_eq!(data.len(), 9);
-    let round_trip: AlertPayload =
-        serde_json::from_value(serde_json::to_value(&data).unwrap()).unwrap();
+    assert_eq!(data.len(), 12);
+    // FCM data values are strings: the number and the flag travel as text.
+    let mut fields = serde_json::to_value(&data).unwrap();
+    assert_eq!(fields["version"], "1");
+    assert_eq!(fields["silent"], "false");
+    fields["version"] = 1.into();
+    fields["silent"] = false.into();
+    let round_trip: AlertPayload = serde_json::from_value(fields).unwrap();
     assert_eq!(round_trip, p);
+    assert_eq!(message["android"]["notification"]["tag"], p.tag.as_str());
+    assert_eq!(message["android"]["notification"]["channel_id"], "breaking");
     assert_eq!(data["sent_at"], "2026-03-01T12:30:15Z");
 
     for _ in 0..3 {
@@ -406,7 +418,10 @@ async fn fcm_sparse_payload_omits_absent_fields() {
     let m = &fake.messages()[0];
     let message = &m.body["message"];
     assert_eq!(message["android"]["priority"], "normal");
-    assert!(message["android"].get("collapse_key").is_none());
+    assert_eq!(
+        message["android"]["collapse_key"],
+        topic_for_story(&p.alert_id.to_string()).as_str()
+    );
     assert!(message["notification"].get("image").is_none());
     assert_eq!(m.data("story_id"), None);
     assert_eq!(m.data("topic"), Some("world"));
@@ -561,7 +576,10 @@ async fn apns_normal_priority_and_sandbox() {
     );
     let r = &fake.received()[0];
     assert_eq!(r.header("apns-priority"), Some("5"));
-    assert_eq!(r.header("apns-collapse-id"), None);
+    assert_eq!(
+        r.header("apns-collapse-id"),
+        Some(topic_for_story(&p.alert_id.to_string()).as_str())
+    );
     assert!(r.body["image_url"].is_null());
     assert_eq!(
         serde_json::from_value::<AlertPayload>(r.body.clone()).unwrap(),

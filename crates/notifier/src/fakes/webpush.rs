@@ -265,6 +265,23 @@ fn check(
     if header("ttl").and_then(|t| t.parse::<u64>().ok()).is_none() {
         return Err((StatusCode::BAD_REQUEST, "missing or invalid TTL".to_owned()));
     }
+    // RFC 8030 §5.4: at most 32 characters of the URL-safe base64 alphabet.
+    if let Some(topic) = header("topic") {
+        let valid = topic.len() <= 32
+            && topic
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err((StatusCode::BAD_REQUEST, "invalid Topic".to_owned()));
+        }
+    }
+    // Push services accept at most 4,096 bytes of message (RFC 8030 §7.2).
+    if body.len() > 4096 {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload larger than 4096 bytes".to_owned(),
+        ));
+    }
     if header("content-encoding") != Some("aes128gcm") {
         return Err((
             StatusCode::BAD_REQUEST,
