@@ -506,3 +506,58 @@ async fn analytics_count_deliveries_and_opens_by_platform_topic_and_time() {
     assert_eq!(buckets[0], 1);
     assert_eq!(analytics["bucket_seconds"], 300);
 }
+
+#[tokio::test]
+async fn an_update_during_the_fan_out_reaches_everyone_once_in_its_latest_version() {
+    let room = Newsroom::start_with(|config| {
+        // One device a batch, and a slow push service: the update lands mid-fan-out.
+        config.push.fanout.batch_size = 1;
+        config.push.fanout.workers = 1;
+    })
+    .await;
+    room.push.set_latency(Duration::from_millis(250));
+    let mut browsers = Vec::new();
+    for _ in 0..6 {
+        let reader = room.reader("world").await;
+        browsers.push(room.browser(&reader).await);
+    }
+    let id = room.send(alert("Storm makes landfall")).await;
+    let start = std::time::Instant::now();
+    while room.push.received_count() == 0 {
+        assert!(start.elapsed() < WAIT, "nothing delivered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let patched = room
+        .call(
+            Method::PATCH,
+            &format!("/v1/admin/alerts/{id}"),
+            &room.editor,
+            Some(json!({"title": "Storm makes landfall near the capital"})),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let status = room
+        .until(&id, WAIT, |s| {
+            finished(s) && s["versions"][1]["showing"] == 6
+        })
+        .await;
+    assert_eq!(status["sent"], 6, "{status}");
+    let mut only_latest = 0;
+    for browser in &browsers {
+        let versions: Vec<u64> = room
+            .push
+            .received_for(&browser.id)
+            .iter()
+            .map(|p| p.payload::<Value>().unwrap()["version"].as_u64().unwrap())
+            .collect();
+        match versions.as_slice() {
+            [2] => only_latest += 1,
+            [1, 2] => {}
+            other => panic!("a device got versions {other:?}"),
+        }
+    }
+    assert!(
+        only_latest > 0,
+        "devices not reached yet get only the new version"
+    );
+}

@@ -431,3 +431,49 @@ async fn the_fanout_write_migration_goes_down_and_up_again_with_deliveries_in_pl
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_scheduled_alert_starts_once_however_many_notifiers_ask() {
+    let (_t, db) = setup().await;
+    audience(&db, 1).await;
+    let send_at = Utc::now() + chrono::Duration::milliseconds(200);
+    let alert = queue::enqueue(
+        &db,
+        NewQueuedAlert {
+            send_at: Some(send_at),
+            ..new_alert(None)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(alert.state, AlertState::Scheduled);
+    assert!(
+        queue::release_scheduled(&db, Utc::now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its time"
+    );
+    assert_eq!(
+        queue::depth(&db).await.unwrap(),
+        0,
+        "no batch while it waits"
+    );
+    let later = send_at + chrono::Duration::seconds(1);
+    let racing: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { queue::release_scheduled(&db, later).await })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for race in racing {
+        started.extend(race.await.unwrap().unwrap());
+    }
+    assert_eq!(started, vec![alert.id], "started exactly once");
+    assert_eq!(queue::depth(&db).await.unwrap(), 1, "one first batch");
+    assert_eq!(
+        queue::alert(&db, alert.id).await.unwrap().state,
+        AlertState::Queued
+    );
+}

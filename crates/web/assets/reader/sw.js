@@ -88,10 +88,15 @@ function parse(data) {
 
 function showAlert(alert) {
   var title = text(alert.title, 200) || 'Herald';
-  var tag = UUID.test(alert.story_id || '') ? alert.story_id : (text(alert.alert_id, 64) || undefined);
+  // One notification per story (the alert's own id without one): a later version of the alert,
+  // a retraction, or another alert on the story replaces the one shown.
+  var tag = UUID.test(alert.tag || '') ? alert.tag
+    : UUID.test(alert.story_id || '') ? alert.story_id : (text(alert.alert_id, 64) || undefined);
+  var quiet = alert.silent === true || alert.retracted === true;
   return self.registration.getNotifications(tag ? { tag: tag } : undefined).then(function (shown) {
-    // A later alert on the same story replaces the earlier one; a different alert must alert again.
-    var renotify = !!tag && shown.some(function (n) { return n.data && n.data.alert_id !== alert.alert_id; });
+    // A different alert on the story alerts again; a new version of the same one (an update, a
+    // correction, a retraction) replaces it quietly.
+    var renotify = !quiet && !!tag && shown.some(function (n) { return n.data && n.data.alert_id !== alert.alert_id; });
     var options = {
       body: text(alert.body, 500),
       icon: CONFIG.icon,
@@ -102,8 +107,13 @@ function showAlert(alert) {
         article_id: text(alert.article_id, 64),
         story_id: text(alert.story_id, 64)
       },
-      timestamp: Date.parse(alert.sent_at) || Date.now()
+      timestamp: Date.parse(alert.sent_at) || Date.now(),
+      silent: quiet
     };
+    if (alert.retracted === true) options.data.url = '/alerts';
+    if (typeof alert.image_url === 'string' && /^https:\/\//.test(alert.image_url) && !alert.retracted) {
+      options.image = alert.image_url;
+    }
     if (tag) { options.tag = tag; options.renotify = renotify; }
     return self.registration.showNotification(title, options).then(function () {
       // An open tab shows it too, as a banner.
