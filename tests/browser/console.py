@@ -254,8 +254,21 @@ def flow(h: Harness) -> None:
         time.sleep(1.5)
     h.wait_for(page, lambda: text(page, "#opens-summary").startswith("10 opened"), "10 opens on the chart", 15)
     check(page.locator("#opens-chart svg path.opens").count() == 1, "no opens line")
+    h.wait_for(page, lambda: page.locator("#analytics-table tbody tr").count() >= 2, "the reach table", 15)
     h.axe(page, "alert done")
     shoot(h, page, "5-alert", full_page=True)
+
+    # -- a correction, in place ---------------------------------------------------------------
+    page.locator("#alert-update summary").click()
+    page.locator("#update-body").fill("Correction: the talks resume on Monday")
+    page.get_by_role("button", name="Update the alert").click()
+    versions = page.locator("#alert-versions li")
+    h.wait_for(page, lambda: versions.count() == 2 and f"replaced on {would}" in (versions.nth(1).text_content() or ""),
+               "the update replaced on every phone", 30)
+    check("Correction: the talks resume on Monday" in (versions.nth(1).text_content() or ""), "the update's text")
+    check("quietly" in (versions.nth(1).text_content() or ""), "a correction goes quietly")
+    h.axe(page, "alert updated")
+    shoot(h, page, "5b-alert-updated", full_page=True)
 
     # -- cancel while sending ---------------------------------------------------------------
     control("/latency/500")

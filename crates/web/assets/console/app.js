@@ -608,7 +608,7 @@
   const watch = { id: null, samples: [], ninety: null, last: null };
 
   function openAlert(id) {
-    if (watch.id !== id) Object.assign(watch, { id, samples: [], ninety: null, last: null });
+    if (watch.id !== id) Object.assign(watch, { id, samples: [], ninety: null, last: null, filled: false });
     $("alert-title").textContent = alertTitles.get(id) || "";
     if (!alertTitles.has(id)) {
       // Opened by its address (a reload, a shared link): the title is in the recent history.
@@ -618,6 +618,9 @@
       }, () => {});
     }
     $("alert-counters").replaceChildren();
+    $("alert-versions").replaceChildren();
+    $("analytics-table").tBodies[0].replaceChildren();
+    $("analytics-summary").textContent = "";
     $("opens-chart").replaceChildren();
     $("opens-summary").textContent = "";
     pollAlert();
@@ -630,9 +633,9 @@
     try {
       const status = await call("GET", `/v1/admin/alerts/${encodeURIComponent(id)}`);
       if (id !== watch.id) return;
-      active = status.state === "queued" || status.state === "sending";
+      active = ["scheduled", "queued", "sending"].includes(status.state) || status.replacing > 0;
       renderAlert(status);
-      if (!active) await loadOpens(id);
+      if (!active) await Promise.all([loadOpens(id), loadAnalytics(id)]);
     } catch (err) {
       $("alert-state").textContent = err.status === 404 ? "no such alert" : `unknown (${err.message})`;
       return;
@@ -679,7 +682,82 @@
     ];
     $("alert-counters").replaceChildren(...items.map(([label, value, key]) =>
       h("div", { "data-counter": key }, h("dt", {}, label), h("dd", {}, value))));
-    $("alert-cancel").hidden = !(status.state === "queued" || status.state === "sending");
+    $("alert-cancel").hidden = !["scheduled", "queued", "sending"].includes(status.state);
+    $("alert-retract").hidden = status.state !== "done";
+    $("alert-update").hidden = !["scheduled", "queued", "sending", "done"].includes(status.state);
+    const versions = status.versions || [];
+    const latest = versions[versions.length - 1];
+    if (latest && !watch.filled) {
+      watch.filled = true;
+      $("update-title").value = latest.title;
+      $("update-body").value = latest.body;
+    }
+    $("alert-versions").replaceChildren(...versions.map((v) => h("li", { "data-version": String(v.version) },
+      h("strong", {}, `${v.kind === "original" ? "Original" : v.kind === "update" ? "Update" : "Withdrawal"} (v${v.version})`),
+      " ", when(v.created_at), `: “${v.title}” — ${v.body || "no text"}`, h("br"),
+      h("span", { class: "muted" }, `${number(v.showing)} devices show it` +
+        (v.version > 1 ? `; replaced on ${number(v.replaced)}, failed ${number(v.replace_failed)}, held for quiet hours ${number(v.held_quiet_hours)}` : "") +
+        (v.silent ? "; quietly" : "")))));
+  }
+
+  async function updateAlert(event) {
+    event.preventDefault();
+    const id = watch.id;
+    const latest = (watch.last && watch.last.versions || []).slice(-1)[0] || {};
+    const change = { silent: !$("update-loud").checked };
+    const title = $("update-title").value.trim();
+    const body = $("update-body").value.trim();
+    if (title !== latest.title) change.title = title;
+    if (body !== latest.body) change.body = body;
+    for (const f of ["update-title", "update-body"]) fieldError(f, "");
+    $("update-error").hidden = true;
+    if (change.title === undefined && change.body === undefined) {
+      showError("update-error", "Nothing changed: edit the title or the text first.");
+      return;
+    }
+    $("update-send").disabled = true;
+    try {
+      const status = await call("PATCH", `/v1/admin/alerts/${encodeURIComponent(id)}`, change);
+      renderAlert(status);
+      flash(status.version > 1
+        ? `Version ${status.version} is going out to the phones that show this alert.`
+        : "Updated: it goes out with the new text.");
+    } catch (err) {
+      for (const f of err.errors || []) if ($(`update-${f.field}-error`)) fieldError(`update-${f.field}`, f.message);
+      showError("update-error", `Not updated: ${err.message}`);
+    } finally {
+      $("update-send").disabled = false;
+      pollAlert();
+    }
+  }
+
+  async function retractAlert() {
+    if (!window.confirm("Withdraw this alert? It leaves every reader's inbox, and phones that show it are told it was withdrawn.")) return;
+    const id = watch.id;
+    $("alert-retract").disabled = true;
+    try {
+      renderAlert(await call("DELETE", `/v1/admin/alerts/${encodeURIComponent(id)}`));
+      flash("Withdrawn: phones that show it are being told.");
+    } catch (err) {
+      flash(`Could not withdraw it: ${err.message}`);
+    } finally {
+      $("alert-retract").disabled = false;
+      pollAlert();
+    }
+  }
+
+  async function loadAnalytics(id) {
+    const a = await call("GET", `/v1/admin/alerts/${encodeURIComponent(id)}/analytics`);
+    if (id !== watch.id) return;
+    const seconds = (v) => (v === null ? "—" : `${v.toFixed(1)} s`);
+    $("analytics-summary").textContent = `${number(a.delivered)} delivered, ${percent(a.open_rate)} opened; ` +
+      `half delivered in ${seconds(a.seconds_to_50_percent)}, nine tenths in ${seconds(a.seconds_to_90_percent)}.`;
+    const row = (label, x) => h("tr", {}, h("td", {}, label), h("td", { class: "num" }, number(x.delivered)),
+      h("td", { class: "num" }, number(x.opened)), h("td", { class: "num" }, percent(x.open_rate)));
+    const platforms = { web: "Browsers", android: "Android", ios: "iPhone" };
+    $("analytics-table").tBodies[0].replaceChildren(
+      ...a.by_platform.map((x) => row(platforms[x.key] || x.key, x)),
+      ...a.by_topic.map((x) => row(`Topic: ${topicName(x.key)}`, x)));
   }
 
   async function cancelAlert() {
@@ -899,6 +977,8 @@
     $("confirm-send").addEventListener("click", send);
     $("confirm-back").addEventListener("click", () => { $("confirm").hidden = true; $("compose-title").focus(); });
     $("alert-cancel").addEventListener("click", cancelAlert);
+    $("alert-retract").addEventListener("click", retractAlert);
+    $("update-form").addEventListener("submit", updateAlert);
     $("history-more").addEventListener("click", moreHistory);
     $("source-form").addEventListener("submit", addSource);
     window.addEventListener("hashchange", route);
