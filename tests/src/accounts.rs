@@ -7,6 +7,9 @@ use herald_store::users::Role;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// The key that seals private keys at rest in tests that start the account service directly.
+pub const TEST_SEALING_KEY: &str = "dGVzdCBrZXkgZm9yIHNlYWxpbmcgcHJpdmF0ZSBrZXk=";
+
 /// A client at the address `ip`.
 pub fn client_at(ip: &str) -> ClientInfo {
     ClientInfo {
@@ -24,7 +27,9 @@ pub async fn with_one_reader(config: AuthConfig) -> (TestDb, Arc<Accounts>, Stri
     herald::create_user(&db, &email, PASSWORD, Role::Reader, None)
         .await
         .expect("create the reader");
-    let accounts = Accounts::start(db, config, reqwest::Client::new())
+    let keyring =
+        herald_auth::Keyring::parse(TEST_SEALING_KEY, "the test key").expect("the test key parses");
+    let accounts = Accounts::start(db, config, reqwest::Client::new(), &keyring)
         .await
         .expect("start the account service");
     (test, Arc::new(accounts), email)

@@ -1229,7 +1229,14 @@ async fn delete_me_removes_the_user_their_sessions_and_tokens() {
     assert!(during[1] >= before[1] + 2, "sessions while signed up");
     assert!(during[2] >= before[2] + 2, "refresh tokens while signed up");
 
-    let response = send(&app, Method::DELETE, "/v1/me", Some(&phone.access), None).await;
+    let response = send(
+        &app,
+        Method::DELETE,
+        "/v1/me",
+        Some(&phone.access),
+        Some(&json!({"password": PASSWORD})),
+    )
+    .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
 
     assert_access_refused(&app, &phone.access).await;
@@ -1276,7 +1283,14 @@ async fn delete_me_leaves_other_users_alone() {
     let app = TestApp::spawn().await;
     let leaving = signup(&app, "leaving@example.com").await;
     let staying = signup(&app, "staying@example.com").await;
-    let response = send(&app, Method::DELETE, "/v1/me", Some(&leaving.access), None).await;
+    let response = send(
+        &app,
+        Method::DELETE,
+        "/v1/me",
+        Some(&leaving.access),
+        Some(&json!({"password": PASSWORD})),
+    )
+    .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     me(&app, &staying.access).await;
     refresh(&app, &staying.refresh).await;
