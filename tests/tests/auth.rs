@@ -377,24 +377,22 @@ fn public_point(jwk: &Value) -> Vec<u8> {
     point
 }
 
-/// Herald's own private signing key for `kid`, read from its key store, so tests can sign
-/// tokens that differ from real ones in exactly one claim.
+/// Herald's own private signing key for `kid`, read from its key store (and opened with its
+/// keyring: keys are sealed at rest), so tests can sign tokens that differ from real ones in
+/// exactly one claim.
 async fn server_signing_key(app: &TestApp, kid: &str) -> Vec<u8> {
     let point = public_point(&published_key(app, kid).await);
     let db = app.db.connect().await;
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT private_der, public_key FROM key_material",
-        ))
+    let keyring = herald::open_keyring(&app.config, &db)
         .await
-        .expect("reading key_material");
-    rows.iter()
-        .find(|row| row.try_get::<Vec<u8>>("", "public_key").ok() == Some(point.clone()))
-        .map(|row| {
-            row.try_get::<Vec<u8>>("", "private_der")
-                .expect("private_der")
-        })
+        .expect("the app's keyring");
+    keyring
+        .active(&db, "access-token")
+        .await
+        .expect("reading key_material")
+        .into_iter()
+        .find(|key| key.public_key == point)
+        .map(|key| key.private_der.expose().clone())
         .unwrap_or_else(|| panic!("no key_material row holds the public key of kid {kid}"))
 }
 
@@ -530,7 +528,7 @@ async fn signup_with_an_invalid_email_is_422_naming_email() {
 async fn signup_with_a_too_short_password_is_422_naming_password() {
     let app = TestApp::spawn().await;
     expect_invalid(
-        signup_response(&app, "short@example.com", "Zx8#qLp").await,
+        signup_response(&app, "short@example.com", "Zx8#qLp2Mv4").await,
         "password",
     )
     .await;
@@ -559,12 +557,12 @@ async fn signup_with_a_common_password_is_422_naming_password() {
 }
 
 #[tokio::test]
-async fn passwords_of_exactly_8_and_256_characters_are_accepted() {
+async fn passwords_of_exactly_12_and_256_characters_are_accepted() {
     let app = TestApp::spawn().await;
-    let shortest = "Zx8#qLp2";
+    let shortest = "Zx8#qLp2Mv4!";
     let longest = "x7".repeat(128);
     for (email, password) in [
-        ("eight@example.com", shortest.to_owned()),
+        ("twelve@example.com", shortest.to_owned()),
         ("max@example.com", longest),
     ] {
         expect_status(
