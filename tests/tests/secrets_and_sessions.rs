@@ -131,8 +131,10 @@ fn sealed(bytes: &[u8]) -> bool {
 
 /// The configuration `herald serve` would run with on `db`, sealing with `keys`.
 fn sealing_with(db: &TestDb, keys: &str) -> Config {
-    let mut config = Config::default();
-    config.database = db.config();
+    let mut config = Config {
+        database: db.config(),
+        ..Config::default()
+    };
     config.secrets.key = Some(Secret::new(keys.to_string()));
     config
 }
@@ -193,9 +195,10 @@ async fn plaintext_keys_are_sealed_at_start_and_rotation_accepts_old_and_new_key
     let test_db = TestDb::new().await;
     let db = test_db.connect().await;
     // A database from before sealing: keys in the clear.
-    let mut plain = Config::default();
-    plain.database = test_db.config();
-    plain.secrets.key = None;
+    let plain = Config {
+        database: test_db.config(),
+        ..Config::default()
+    };
     let plain_keyring = herald_auth::Keyring::open(&plain.secrets, None).unwrap();
     assert!(!plain_keyring.encrypts());
     let signing = herald_auth::SigningKey::generate().unwrap();
