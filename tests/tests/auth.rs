@@ -377,24 +377,22 @@ fn public_point(jwk: &Value) -> Vec<u8> {
     point
 }
 
-/// Herald's own private signing key for `kid`, read from its key store, so tests can sign
-/// tokens that differ from real ones in exactly one claim.
+/// Herald's own private signing key for `kid`, read from its key store (and opened with its
+/// keyring: keys are sealed at rest), so tests can sign tokens that differ from real ones in
+/// exactly one claim.
 async fn server_signing_key(app: &TestApp, kid: &str) -> Vec<u8> {
     let point = public_point(&published_key(app, kid).await);
     let db = app.db.connect().await;
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT private_der, public_key FROM key_material",
-        ))
+    let keyring = herald::open_keyring(&app.config, &db)
         .await
-        .expect("reading key_material");
-    rows.iter()
-        .find(|row| row.try_get::<Vec<u8>>("", "public_key").ok() == Some(point.clone()))
-        .map(|row| {
-            row.try_get::<Vec<u8>>("", "private_der")
-                .expect("private_der")
-        })
+        .expect("the app's keyring");
+    keyring
+        .active(&db, "access-token")
+        .await
+        .expect("reading key_material")
+        .into_iter()
+        .find(|key| key.public_key == point)
+        .map(|key| key.private_der.expose().clone())
         .unwrap_or_else(|| panic!("no key_material row holds the public key of kid {kid}"))
 }
 
@@ -530,7 +528,7 @@ async fn signup_with_an_invalid_email_is_422_naming_email() {
 async fn signup_with_a_too_short_password_is_422_naming_password() {
     let app = TestApp::spawn().await;
     expect_invalid(
-        signup_response(&app, "short@example.com", "Zx8#qLp").await,
+        signup_response(&app, "short@example.com", "Zx8#qLp2Mv4").await,
         "password",
     )
     .await;
@@ -559,12 +557,12 @@ async fn signup_with_a_common_password_is_422_naming_password() {
 }
 
 #[tokio::test]
-async fn passwords_of_exactly_8_and_256_characters_are_accepted() {
+async fn passwords_of_exactly_12_and_256_characters_are_accepted() {
     let app = TestApp::spawn().await;
-    let shortest = "Zx8#qLp2";
+    let shortest = "Zx8#qLp2Mv4!";
     let longest = "x7".repeat(128);
     for (email, password) in [
-        ("eight@example.com", shortest.to_owned()),
+        ("twelve@example.com", shortest.to_owned()),
         ("max@example.com", longest),
     ] {
         expect_status(
@@ -1229,7 +1227,14 @@ async fn delete_me_removes_the_user_their_sessions_and_tokens() {
     assert!(during[1] >= before[1] + 2, "sessions while signed up");
     assert!(during[2] >= before[2] + 2, "refresh tokens while signed up");
 
-    let response = send(&app, Method::DELETE, "/v1/me", Some(&phone.access), None).await;
+    let response = send(
+        &app,
+        Method::DELETE,
+        "/v1/me",
+        Some(&phone.access),
+        Some(&json!({"password": PASSWORD})),
+    )
+    .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
 
     assert_access_refused(&app, &phone.access).await;
@@ -1276,7 +1281,14 @@ async fn delete_me_leaves_other_users_alone() {
     let app = TestApp::spawn().await;
     let leaving = signup(&app, "leaving@example.com").await;
     let staying = signup(&app, "staying@example.com").await;
-    let response = send(&app, Method::DELETE, "/v1/me", Some(&leaving.access), None).await;
+    let response = send(
+        &app,
+        Method::DELETE,
+        "/v1/me",
+        Some(&leaving.access),
+        Some(&json!({"password": PASSWORD})),
+    )
+    .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     me(&app, &staying.access).await;
     refresh(&app, &staying.refresh).await;

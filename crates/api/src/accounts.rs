@@ -2,8 +2,8 @@
 
 use crate::extract::Path;
 use crate::openapi::{
-    BadRequest, Conflict, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable, UnsupportedMediaType, ValidationFailed,
 };
 use crate::session::{Client, CurrentUser};
 use crate::{ApiError, ApiJson, AppState};
@@ -147,6 +147,13 @@ struct UpdateMeRequest {
     display_name: Option<String>,
 }
 
+/// The password, asked again before an account with one is deleted.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DeleteMeRequest {
+    password: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
@@ -174,6 +181,22 @@ struct SessionPage {
     items: Vec<SessionBody>,
     /// Always `null`: every session fits on one page.
     next_cursor: Option<String>,
+}
+
+/// A display name is shown to other readers beside comments: at most 100 characters, and
+/// nothing that reorders or hides text ([`herald_auth::check_visible`]).
+fn check_display_name(name: Option<&str>) -> Result<(), ApiError> {
+    let Some(name) = name else {
+        return Ok(());
+    };
+    if name.chars().count() > 100 {
+        return Err(ApiError::invalid(
+            "display_name",
+            "must be at most 100 characters",
+        ));
+    }
+    herald_auth::check_visible(name)
+        .map_err(|why| ApiError::invalid("display_name", why.to_string()))
 }
 
 fn provider(name: &str) -> Result<Provider, ApiError> {
@@ -219,6 +242,7 @@ async fn signup(
     Client(client): Client,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    check_display_name(req.display_name.as_deref())?;
     let tokens = state
         .accounts
         .signup(&req.email, &req.password, req.display_name, &client)
@@ -402,16 +426,7 @@ async fn update_me(
     CurrentUser(principal): CurrentUser,
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
-    if req
-        .display_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 100)
-    {
-        return Err(ApiError::invalid(
-            "display_name",
-            "must be at most 100 characters",
-        ));
-    }
+    check_display_name(req.display_name.as_deref())?;
     Ok(Json(
         state
             .accounts
@@ -427,16 +442,41 @@ async fn update_me(
     path = "/v1/me",
     tag = "accounts",
     security(("bearer" = [])),
+    request_body(content = Option<DeleteMeRequest>, description = "The password, again, for an account that has one; anonymous and Apple/Google-only accounts send no body"),
     responses(
-        (status = 204, description = "The account and all its data are gone"),
+        (status = 204, description = "The account and all its data are gone; every session of it has ended"),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn delete_me(
     State(state): State<AppState>,
     CurrentUser(principal): CurrentUser,
+    body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    state.accounts.delete_account(&principal).await?;
+    // Optional, as for logout: an anonymous reader has no password to send.
+    let req: DeleteMeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteMeRequest::default()
+    } else {
+        crate::extract::parse(&body)?
+    };
+    state
+        .accounts
+        .delete_account(&principal, req.password.as_deref())
+        .await
+        .map_err(|e| match e {
+            // Not 401: the token is good, and an app that took a 401 for an ended session
+            // would sign the reader out.
+            herald_auth::AuthError::InvalidCredentials => ApiError::Forbidden(
+                "the password does not match; the account was not deleted".into(),
+            ),
+            other => other.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -501,6 +541,8 @@ async fn link(
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 async fn change_password(

@@ -156,16 +156,7 @@ fn check_body(body: &str) -> Result<(), ApiError> {
             format!("must be at most {MAX_COMMENT_CHARS} characters (this is {chars})"),
         ));
     }
-    if body
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ApiError::invalid(
-            "body",
-            "must be plain text: no control characters besides newlines and tabs",
-        ));
-    }
-    Ok(())
+    herald_auth::check_visible(body).map_err(|why| ApiError::invalid("body", why.to_string()))
 }
 
 /// 429 when `scope` already posted `limit` comments within `window`.
@@ -208,7 +199,7 @@ async fn throttled(
             content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem,
             content_type = "application/problem+json"),
-        (status = 422, description = "Empty, too long or not plain text", body = Problem,
+        (status = 422, description = "Empty, too long, or not plain text (control, bidirectional or invisible characters)", body = Problem,
             content_type = "application/problem+json"),
         (status = 429, description = "Posting too fast; see Retry-After", body = Problem,
             content_type = "application/problem+json"),

@@ -37,6 +37,28 @@ pub struct HttpConfig {
     pub websub_accept_sha1: bool,
     /// Pushed bodies one source may have waiting for ingestion; more get 429 (the hub retries).
     pub websub_max_backlog: u64,
+    /// `Strict-Transport-Security: max-age=…` on every response, in seconds; 0 sends none.
+    /// Unset: one year when `public_url` is `https`, none otherwise (a plain-http deployment
+    /// must not pin browsers to TLS it does not have).
+    pub hsts_max_age_seconds: Option<u64>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>` (401
+    /// otherwise); unset, it is open to whoever reaches the listen address.
+    pub metrics_token: Option<herald_store::Secret<String>>,
+}
+
+impl HttpConfig {
+    /// The HSTS max-age to send, if any: `hsts_max_age_seconds`, else a year behind https.
+    pub fn hsts_seconds(&self) -> Option<u64> {
+        match self.hsts_max_age_seconds {
+            Some(0) => None,
+            Some(seconds) => Some(seconds),
+            None => self
+                .public_url
+                .as_ref()
+                .filter(|url| url.scheme() == "https")
+                .map(|_| 365 * 24 * 3600),
+        }
+    }
 }
 
 /// `trust_forwarded_for` as a count of trusted proxies, or as the boolean it used to be.
@@ -68,6 +90,8 @@ impl Default for HttpConfig {
             websub_max_body_bytes: 4 * 1024 * 1024,
             websub_accept_sha1: false,
             websub_max_backlog: 100,
+            hsts_max_age_seconds: None,
+            metrics_token: None,
         }
     }
 }

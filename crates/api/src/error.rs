@@ -243,6 +243,7 @@ impl From<AuthError> for ApiError {
                 Self::Unavailable("the identity provider cannot be reached; try again".into())
             }
             AuthError::WeakPassword(why) => Self::invalid("password", why.to_string()),
+            AuthError::PasswordRequired => Self::invalid("password", err.to_string()),
             AuthError::InvalidEmail(why) => Self::invalid("email", why),
             AuthError::EmailTaken | AuthError::AccountExists(_) | AuthError::NotAnonymous => {
                 Self::Conflict(err.to_string())

@@ -1,10 +1,10 @@
 //! Liveness, readiness and metrics: what an operator's probes and scrapers call.
 
-use crate::openapi::Unavailable;
+use crate::openapi::{Unauthorized, Unavailable};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 use std::time::Duration;
@@ -88,15 +88,26 @@ fn stalled_loop(loops: &[herald_store::Heartbeat], stall: Duration) -> Option<St
     })
 }
 
-/// Prometheus text exposition of every metric Herald keeps.
+/// Prometheus text exposition of every metric Herald keeps. With `http.metrics_token` set,
+/// only for `Authorization: Bearer <token>`.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "OpenMetrics text",
-        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String))
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text",
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+        (status = 401, response = Unauthorized),
+    )
 )]
-async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &state.http.metrics_token {
+        scraper_allowed(&headers, token.expose())?;
+    }
     let mut body = String::new();
     prometheus_client::encoding::text::encode(&mut body, &state.registry)
         .map_err(ApiError::internal)?;
@@ -107,6 +118,26 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         )],
         body,
     ))
+}
+
+/// Whether the request carries `Authorization: Bearer <expected>`. The comparison takes the
+/// same time wherever the first difference is, so the token cannot be guessed byte by byte.
+fn scraper_allowed(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Lengths compared first leak only the length; hashing both first hides even that.
+    let digest =
+        |text: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        digest(presented).as_ref(),
+        digest(expected).as_ref(),
+    )
+    .map_err(|_| {
+        ApiError::Unauthorized("/metrics needs the bearer token set as http.metrics_token".into())
+    })
 }
 
 #[cfg(test)]
@@ -125,5 +156,30 @@ mod tests {
         let reason = stalled_loop(&[notifier], stall).expect("stalled");
         assert!(reason.contains("no progress"), "{reason}");
         assert_eq!(stalled_loop(&[], stall), None);
+    }
+
+    #[test]
+    fn the_metrics_token_must_match_exactly() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::AUTHORIZATION,
+                value.parse().expect("a header value"),
+            );
+            headers
+        };
+        assert!(scraper_allowed(&with("Bearer s3cret-token"), "s3cret-token").is_ok());
+        for wrong in [
+            "Bearer s3cret-toke",
+            "Bearer s3cret-token2",
+            "Basic s3cret-token",
+            "s3cret-token",
+        ] {
+            assert!(
+                scraper_allowed(&with(wrong), "s3cret-token").is_err(),
+                "{wrong}"
+            );
+        }
+        assert!(scraper_allowed(&HeaderMap::new(), "s3cret-token").is_err());
     }
 }

@@ -41,6 +41,10 @@ pub(crate) fn apply(routes: Router<AppState>, state: AppState) -> Router {
         .layer(GuardLayer {
             metrics: Arc::new(state.http_metrics.clone()),
             timeout,
+            hsts: state
+                .http
+                .hsts_seconds()
+                .and_then(|seconds| HeaderValue::from_str(&format!("max-age={seconds}")).ok()),
         })
         .layer(
             ServiceBuilder::new()
@@ -130,13 +134,14 @@ fn fast_uuid_v4() -> Uuid {
         .into_uuid()
 }
 
-/// Metrics and the request timeout in one layer: counts and times every request under its
-/// route template, and answers `503` (problem+json) when the handler takes longer than
-/// `http.request_timeout_seconds`.
+/// Metrics, the request timeout and the security headers in one layer: counts and times every
+/// request under its route template, answers `503` (problem+json) when the handler takes
+/// longer than `http.request_timeout_seconds`, and puts [`secure`]'s headers on every response.
 #[derive(Clone)]
 struct GuardLayer {
     metrics: Arc<HttpMetrics>,
     timeout: Duration,
+    hsts: Option<HeaderValue>,
 }
 
 impl<S> Layer<S> for GuardLayer {
@@ -147,6 +152,7 @@ impl<S> Layer<S> for GuardLayer {
             inner,
             metrics: self.metrics.clone(),
             timeout: self.timeout,
+            hsts: self.hsts.clone(),
         }
     }
 }
@@ -156,6 +162,7 @@ struct Guard<S> {
     inner: S,
     metrics: Arc<HttpMetrics>,
     timeout: Duration,
+    hsts: Option<HeaderValue>,
 }
 
 impl<S> Service<Request> for Guard<S>
@@ -177,9 +184,10 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let metrics = self.metrics.clone();
         let limit = self.timeout;
+        let hsts = self.hsts.clone();
         let handled = self.inner.call(request);
         Box::pin(async move {
-            let response = match tokio::time::timeout(limit, handled).await {
+            let mut response = match tokio::time::timeout(limit, handled).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},
                 Err(_) => ApiError::Unavailable(format!(
@@ -194,8 +202,36 @@ where
                 response.status(),
                 started.elapsed(),
             );
+            secure(&mut response, hsts);
             Ok(response)
         })
+    }
+}
+
+/// The policy for a response that did not set its own: nothing may be loaded, run or framed.
+/// The reader's pages, the console and `/docs` set stricter-but-working ones of their own;
+/// this one covers every other answer (JSON, errors, text), so no HTML can go out without one.
+const DEFAULT_CSP: HeaderValue =
+    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+
+/// Headers every response carries: no MIME sniffing, referrers cut to the origin when leaving
+/// the site, a CSP unless the handler set one, and HSTS when configured. A header the handler
+/// set itself is kept.
+fn secure(response: &mut Response, hsts: Option<HeaderValue>) {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(DEFAULT_CSP);
+    if let Some(hsts) = hsts {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(hsts);
     }
 }
 

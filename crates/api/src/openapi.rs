@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 /// The security scheme name every authenticated operation refers to.
 pub(crate) const BEARER: &str = "bearer";
+/// The security scheme of `/metrics` when `http.metrics_token` is set.
+const METRICS_TOKEN: &str = "metrics_token";
 
 /// Redoc's standalone bundle, vendored from npm (`redoc@2.5.4`, `bundles/redoc.standalone.js`).
 const REDOC_JS: &[u8] = include_bytes!("../assets/redoc/redoc.standalone.js");
@@ -82,6 +84,17 @@ impl Modify for BearerScheme {
                     .bearer_format("JWT")
                     .description(Some(
                         "An access token from `/v1/auth/*`: `Authorization: Bearer <token>`",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            METRICS_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`/metrics` only, when `http.metrics_token` is set: `Authorization: Bearer <that token>`",
                     ))
                     .build(),
             ),

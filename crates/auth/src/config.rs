@@ -35,6 +35,10 @@ pub struct AuthConfig {
     /// How long a password check waits for a hashing slot before the request is answered 503
     /// with `Retry-After`, in milliseconds.
     pub hash_queue_wait_ms: u64,
+    /// How long Apple's or Google's signing keys may still verify ID tokens after their cache
+    /// lifetime ran out, while the provider's key endpoint cannot be reached, in seconds; 0:
+    /// never (an outage of the endpoint stops sign-ins with that provider at once).
+    pub jwks_max_stale_seconds: u64,
     /// Sign in with Google.
     pub google: GoogleConfig,
     /// Sign in with Apple.
@@ -57,6 +61,7 @@ impl Default for AuthConfig {
             signups_per_address_per_hour: 30,
             max_concurrent_hashes: 4,
             hash_queue_wait_ms: 2000,
+            jwks_max_stale_seconds: 6 * 3600,
             google: GoogleConfig::default(),
             apple: AppleConfig::default(),
         }

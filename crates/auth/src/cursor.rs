@@ -9,11 +9,12 @@
 //! ([`article_scope`], [`CursorKey::encode_article`]): a page's "older" link carries exactly
 //! the `next_cursor` the API gives for that list.
 
+use crate::sealing::{Keyring, SealingError};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use herald_store::keys::{self, LoadOrCreateError, StoredKey};
+use herald_store::keys::StoredKey;
 use herald_store::reading::{ArticleKey, SearchQuery};
 use herald_store::{Db, Secret, StoreError};
 use serde::de::DeserializeOwned;
@@ -31,9 +32,9 @@ pub enum CursorKeyError {
     /// The key store failed.
     #[error("cannot load the page-cursor key: {0}")]
     Store(#[from] StoreError),
-    /// The system's random generator failed.
-    #[error("cannot create the page-cursor key: {0}")]
-    Random(&'static str),
+    /// The key could not be created, sealed or opened.
+    #[error("cannot load or create the page-cursor key: {0}")]
+    Sealing(String),
 }
 
 /// A cursor that this key did not sign for this list, or that no longer parses.
@@ -63,25 +64,27 @@ impl CursorKey {
         Self(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
-    /// The cluster's cursor key, created (32 random bytes) on first start.
-    pub async fn load_or_create(db: &Db) -> Result<Self, CursorKeyError> {
-        let stored = keys::load_or_create(db, PURPOSE, || {
-            let mut secret = vec![0u8; 32];
-            aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness")?;
-            Ok::<_, &str>(StoredKey {
-                id: format!("{PURPOSE}-{}", uuid::Uuid::now_v7()),
-                purpose: PURPOSE.into(),
-                algorithm: "HS256".into(),
-                private_der: Secret::new(secret),
-                public_key: Vec::new(),
-                created_at: chrono::Utc::now(),
+    /// The cluster's cursor key, created (32 random bytes) on first start and kept sealed by
+    /// `keyring`.
+    pub async fn load_or_create(db: &Db, keyring: &Keyring) -> Result<Self, CursorKeyError> {
+        let stored = keyring
+            .load_or_create(db, PURPOSE, || {
+                let mut secret = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut secret).map_err(|_| "no randomness")?;
+                Ok::<_, &str>(StoredKey {
+                    id: format!("{PURPOSE}-{}", uuid::Uuid::now_v7()),
+                    purpose: PURPOSE.into(),
+                    algorithm: "HS256".into(),
+                    private_der: Secret::new(secret),
+                    public_key: Vec::new(),
+                    created_at: chrono::Utc::now(),
+                })
             })
-        })
-        .await
-        .map_err(|err| match err {
-            LoadOrCreateError::Store(err) => CursorKeyError::Store(err),
-            LoadOrCreateError::Generate(why) => CursorKeyError::Random(why),
-        })?;
+            .await
+            .map_err(|err| match err {
+                SealingError::Store(err) => CursorKeyError::Store(err),
+                other => CursorKeyError::Sealing(other.to_string()),
+            })?;
         Ok(Self::from_secret(stored.private_der.expose()))
     }
 

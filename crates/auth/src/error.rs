@@ -63,6 +63,9 @@ pub enum AuthError {
     /// Only anonymous accounts can be linked.
     #[error("this account is already a full account")]
     NotAnonymous,
+    /// The action asks for the account's password again and none was given.
+    #[error("this account has a password; give it again to confirm")]
+    PasswordRequired,
     /// The session was revoked, ended or expired.
     #[error("the session has ended; log in again")]
     SessionEnded,
@@ -97,7 +100,7 @@ mod tests {
     fn password_errors_read_as_advice() {
         assert_eq!(
             PasswordError::TooShort.to_string(),
-            "must be at least 8 characters"
+            "must be at least 12 characters"
         );
         assert_eq!(
             PasswordError::TooLong.to_string(),
@@ -105,7 +108,7 @@ mod tests {
         );
         assert_eq!(
             AuthError::from(PasswordError::TooShort).to_string(),
-            "password must be at least 8 characters"
+            "password must be at least 12 characters"
         );
     }
 

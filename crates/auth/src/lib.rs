@@ -9,7 +9,9 @@ pub mod keys;
 pub mod oidc;
 pub mod password;
 pub mod refresh;
+pub mod sealing;
 pub mod service;
+pub mod text;
 
 pub use access::{AccessClaims, AccessTokens, IssuedAccessToken};
 pub use config::{AppleConfig, AuthConfig, GoogleConfig};
@@ -23,4 +25,6 @@ pub use password::{
     warm_up as warm_up_password_check,
 };
 pub use refresh::{RefreshToken, refresh_expires_at, session_expires_at, within_reuse_grace};
+pub use sealing::{Keyring, SealingConfig, SealingError};
 pub use service::{Accounts, ClientInfo, Principal, Tokens, address_bucket};
+pub use text::{HiddenText, check_visible};

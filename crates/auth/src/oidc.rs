@@ -32,6 +32,8 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
 /// Clock skew tolerated when checking `exp`.
 const LEEWAY_SECONDS: u64 = 30;
+/// Longest nonce an app may send.
+const MAX_NONCE_LEN: usize = 256;
 
 /// An identity provider Herald accepts ID tokens from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,6 +128,14 @@ impl KeyCache {
     fn is_fresh(&self, now: Instant) -> bool {
         self.fresh_until.is_some_and(|until| now < until)
     }
+
+    /// Whether keys past their freshness may still verify while the provider cannot be
+    /// reached: only for `max_stale` after they went stale. A provider that dropped a key
+    /// (leaked, rotated out) during an outage stops being overruled when the bound runs out.
+    fn is_usable_stale(&self, now: Instant, max_stale: Duration) -> bool {
+        self.fresh_until
+            .is_some_and(|until| now < until.checked_add(max_stale).unwrap_or(until))
+    }
 }
 
 #[derive(Default)]
@@ -139,6 +149,7 @@ struct ProviderKeys {
     jwks_url: String,
     issuers: Vec<String>,
     client_ids: Vec<String>,
+    max_stale: Duration,
     cache: RwLock<KeyCache>,
     // Held across a fetch so concurrent logins wait for one request instead of each sending their own.
     fetch: Mutex<FetchState>,
@@ -150,12 +161,14 @@ impl ProviderKeys {
         jwks_url: &str,
         issuers: Vec<String>,
         client_ids: &[String],
+        max_stale: Duration,
     ) -> Self {
         Self {
             provider,
             jwks_url: jwks_url.to_owned(),
             issuers,
             client_ids: client_ids.to_vec(),
+            max_stale,
             cache: RwLock::new(KeyCache::default()),
             fetch: Mutex::new(FetchState::default()),
         }
@@ -185,6 +198,7 @@ fn invalid(reason: &str) -> AuthError {
 impl IdTokenVerifier {
     /// A verifier for the providers configured in `config`, fetching keys with `http`.
     pub fn new(config: &AuthConfig, http: reqwest::Client) -> IdTokenVerifier {
+        let max_stale = Duration::from_secs(config.jwks_max_stale_seconds);
         IdTokenVerifier {
             http,
             google: ProviderKeys::new(
@@ -192,12 +206,14 @@ impl IdTokenVerifier {
                 &config.google.jwks_url,
                 config.google.issuers.clone(),
                 &config.google.client_ids,
+                max_stale,
             ),
             apple: ProviderKeys::new(
                 Provider::Apple,
                 &config.apple.jwks_url,
                 vec![config.apple.issuer.clone()],
                 &config.apple.client_ids,
+                max_stale,
             ),
         }
     }
@@ -287,10 +303,16 @@ impl IdTokenVerifier {
         let mut state = keys.fetch.lock().await;
         let now = Instant::now();
         // Another request may have refreshed the keys while this one waited for the lock.
-        let (fresh, known) = {
+        let (fresh, known, stale_ok) = {
             let cache = keys.cache.read().await;
-            (cache.is_fresh(now), cache.keys.get(kid).cloned())
+            (
+                cache.is_fresh(now),
+                cache.keys.get(kid).cloned(),
+                cache.is_usable_stale(now, keys.max_stale),
+            )
         };
+        // What an outage may fall back on: a key known from the last fetch, within the bound.
+        let fallback = known.clone().filter(|_| fresh || stale_ok);
         if fresh && let Some(key) = &known {
             return Ok(key.clone());
         }
@@ -304,8 +326,9 @@ impl IdTokenVerifier {
                 .is_none_or(|at| now.duration_since(at) >= FAILED_FETCH_BACKOFF)
         };
         if !may_fetch {
-            return match known {
-                // Stale, but the provider is unreachable: an old key beats refusing every login.
+            return match fallback {
+                // Stale, but the provider is unreachable: an old key beats refusing every
+                // login, for `auth.jwks_max_stale_seconds`.
                 Some(key) => Ok(key),
                 None if fresh => Err(invalid("unknown signing key")),
                 None => Err(AuthError::JwksUnavailable(format!(
@@ -330,7 +353,10 @@ impl IdTokenVerifier {
             Err(e) => {
                 state.last_failure = Some(now);
                 tracing::warn!(provider = %keys.provider, error = %e, "JWKS fetch failed");
-                known.ok_or(e)
+                if known.is_some() && fallback.is_none() {
+                    tracing::warn!(provider = %keys.provider, "cached keys are past auth.jwks_max_stale_seconds; refusing sign-ins until the provider answers");
+                }
+                fallback.ok_or(e)
             }
         }
     }
@@ -443,12 +469,18 @@ fn usable_key(jwk: &Jwk) -> Option<(String, ProviderKey)> {
     Some((kid, ProviderKey { algorithm, key }))
 }
 
-/// Replay protection: the token must carry exactly the nonce the app says it used (Apple: its SHA-256).
+/// Replay protection: the token must carry exactly the nonce the app says it used (Apple: its
+/// SHA-256). An app that sends a nonce gets no sign-in from a token without one (a token
+/// captured from a flow without a nonce cannot be replayed into one with), and a token with a
+/// nonce needs the app to send it.
 fn check_nonce(
     provider: Provider,
     in_token: Option<&str>,
     from_app: Option<&str>,
 ) -> Result<(), AuthError> {
+    if from_app.is_some_and(|n| n.is_empty() || n.len() > MAX_NONCE_LEN) {
+        return Err(invalid("the nonce must be 1 to 256 characters"));
+    }
     match (in_token, from_app) {
         (None, None) => Ok(()),
         (Some(_), None) => Err(invalid("token has a nonce but none was given")),
@@ -556,6 +588,7 @@ mod tests {
         url: String,
         hits: Arc<AtomicUsize>,
         document: Arc<StdMutex<Value>>,
+        task: tokio::task::JoinHandle<std::io::Result<()>>,
     }
 
     impl JwksServer {
@@ -567,12 +600,19 @@ mod tests {
                 .with_state((hits.clone(), document.clone()));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let task = tokio::spawn(async move { axum::serve(listener, app).await });
             Self {
                 url: format!("http://{addr}/keys"),
                 hits,
                 document,
+                task,
             }
+        }
+
+        /// Stops listening: new connections are refused.
+        async fn go_away(self) {
+            self.task.abort();
+            let _ = self.task.await;
         }
 
         fn hits(&self) -> usize {
@@ -995,6 +1035,118 @@ mod tests {
             verifier.verify(Provider::Google, &token, None).await,
             Err(AuthError::JwksUnavailable(_))
         ));
+    }
+
+    impl IdTokenVerifier {
+        /// Moves the cached keys' freshness `by` into the past, as if that much time had gone.
+        async fn age_keys(&self, provider: Provider, by: Duration) {
+            let mut cache = self.keys_of(provider).cache.write().await;
+            cache.fresh_until = cache.fresh_until.and_then(|until| until.checked_sub(by));
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_keys_verify_only_for_the_configured_time_while_the_provider_is_away() {
+        let server = JwksServer::start(vec![KEY_A.jwk()]).await;
+        let mut config = config_for(&server.url);
+        config.jwks_max_stale_seconds = 600;
+        // A new connection per fetch, so the server going away is seen at once.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let verifier = IdTokenVerifier::new(&config, http);
+        let token = KEY_A.token(&google_claims());
+        verifier
+            .verify(Provider::Google, &token, None)
+            .await
+            .unwrap();
+        assert_eq!(server.hits(), 1);
+        server.go_away().await;
+
+        // The served max-age (6 h) has run out and 5 of the 10 stale minutes have gone: the
+        // fetch fails, the old key still verifies, and so it does within the retry backoff.
+        verifier
+            .age_keys(Provider::Google, Duration::from_secs(21_600 + 300))
+            .await;
+        for _ in 0..2 {
+            verifier
+                .verify(Provider::Google, &token, None)
+                .await
+                .unwrap();
+        }
+        // Past the bound: refused as unavailable, fetching or not.
+        verifier
+            .age_keys(Provider::Google, Duration::from_secs(301))
+            .await;
+        for _ in 0..2 {
+            assert!(matches!(
+                verifier.verify(Provider::Google, &token, None).await,
+                Err(AuthError::JwksUnavailable(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn without_stale_time_an_unreachable_provider_stops_sign_ins_once_keys_expire() {
+        let server = JwksServer::start(vec![KEY_A.jwk()]).await;
+        let mut config = config_for(&server.url);
+        config.jwks_max_stale_seconds = 0;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let verifier = IdTokenVerifier::new(&config, http);
+        let token = KEY_A.token(&google_claims());
+        verifier
+            .verify(Provider::Google, &token, None)
+            .await
+            .unwrap();
+        server.go_away().await;
+        verifier
+            .age_keys(Provider::Google, Duration::from_secs(21_601))
+            .await;
+        assert!(matches!(
+            verifier.verify(Provider::Google, &token, None).await,
+            Err(AuthError::JwksUnavailable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_nonce_the_app_sent_must_be_in_the_token() {
+        let (_server, verifier) = setup().await;
+        let plain = KEY_A.token(&google_claims());
+        for sent in ["n-0S6_WzA2Mj", ""] {
+            assert!(
+                matches!(
+                    verifier.verify(Provider::Google, &plain, Some(sent)).await,
+                    Err(AuthError::InvalidIdToken(_))
+                ),
+                "{sent:?}"
+            );
+        }
+        let mut claims = google_claims();
+        claims["nonce"] = json!("");
+        let empty = KEY_A.token(&claims);
+        assert!(
+            verifier
+                .verify(Provider::Google, &empty, Some(""))
+                .await
+                .is_err()
+        );
+        let long = "n".repeat(MAX_NONCE_LEN + 1);
+        claims["nonce"] = json!(long);
+        let overlong = KEY_A.token(&claims);
+        assert!(
+            verifier
+                .verify(Provider::Google, &overlong, Some(&long))
+                .await
+                .is_err()
+        );
+        verifier
+            .verify(Provider::Google, &plain, None)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -6,9 +6,10 @@ use crate::keys::{SigningKey, jwks_json};
 use crate::oidc::{IdTokenVerifier, Provider, VerifiedIdentity};
 use crate::password::{self, Password};
 use crate::refresh::{RefreshToken, session_expires_at};
+use crate::sealing::{Keyring, SealingError};
 use crate::{AccessTokens, AuthConfig, AuthError};
 use chrono::{DateTime, Duration, Utc};
-use herald_store::keys::{self as stored_keys, LoadOrCreateError, StoredKey};
+use herald_store::keys::StoredKey;
 use herald_store::sessions::{self, NewSession, RotateRequest, Rotation, Session};
 use herald_store::users::{self, NewUser, Role, User};
 use herald_store::{Db, Secret, StoreError, throttle};
@@ -62,30 +63,38 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Loads (or creates on first start) the signing keys and prepares the verifiers.
+    /// Loads (or creates on first start) the signing keys, kept sealed by `keyring`, and
+    /// prepares the verifiers.
     pub async fn start(
         db: Db,
         config: AuthConfig,
         http: reqwest::Client,
+        keyring: &Keyring,
     ) -> Result<Self, AuthError> {
-        let current = stored_keys::load_or_create(&db, ACCESS_TOKEN_KEY, || {
-            let key = SigningKey::generate()?;
-            Ok::<_, AuthError>(StoredKey {
-                id: key.kid().to_string(),
-                purpose: ACCESS_TOKEN_KEY.into(),
-                algorithm: "ES256".into(),
-                private_der: Secret::new(key.pkcs8_der().to_vec()),
-                public_key: key.public_point().to_vec(),
-                created_at: Utc::now(),
+        let sealed = |e: SealingError| match e {
+            SealingError::Store(e) => AuthError::from(e),
+            other => AuthError::Internal(other.to_string()),
+        };
+        let current = keyring
+            .load_or_create(&db, ACCESS_TOKEN_KEY, || {
+                let key = SigningKey::generate()?;
+                Ok::<_, AuthError>(StoredKey {
+                    id: key.kid().to_string(),
+                    purpose: ACCESS_TOKEN_KEY.into(),
+                    algorithm: "ES256".into(),
+                    private_der: Secret::new(key.pkcs8_der().to_vec()),
+                    public_key: key.public_point().to_vec(),
+                    created_at: Utc::now(),
+                })
             })
-        })
-        .await
-        .map_err(|e| match e {
-            LoadOrCreateError::Store(e) => AuthError::from(e),
-            LoadOrCreateError::Generate(e) => e,
-        })?;
+            .await
+            .map_err(sealed)?;
         let mut keys = Vec::new();
-        for stored in stored_keys::active(&db, ACCESS_TOKEN_KEY).await? {
+        for stored in keyring
+            .active(&db, ACCESS_TOKEN_KEY)
+            .await
+            .map_err(sealed)?
+        {
             keys.push(SigningKey::from_pkcs8_der(
                 stored.private_der.expose().clone(),
             )?);
@@ -210,6 +219,7 @@ impl Accounts {
             .as_ref()
             .and_then(|c| c.password_hash.as_ref())
             .map(|h| h.expose().clone());
+        let outdated = stored.clone().filter(|h| password::needs_rehash(h));
         let matches = match self
             .hashing
             .run(password::verify(password.to_string(), stored))
@@ -225,9 +235,33 @@ impl Accounts {
         match found {
             Some(credentials) if matches => {
                 throttle::refund(&self.db, taken).await?;
+                if let Some(old) = outdated {
+                    self.upgrade_hash(credentials.user.id, &old, password).await;
+                }
                 self.start_session(credentials.user, client).await
             }
             _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Replaces a hash made with other parameters than today's by one of the password that
+    /// just matched it. A failure (a busy gate, a password changed meanwhile) leaves the old
+    /// hash, which still works, for the next login to upgrade.
+    async fn upgrade_hash(&self, user_id: Uuid, old: &str, password: &str) {
+        let upgraded = match self
+            .hashing
+            .run(password::rehash(password.to_string()))
+            .await
+        {
+            Ok(Ok(new)) => users::upgrade_password_hash(&self.db, user_id, old, new)
+                .await
+                .map_err(AuthError::from),
+            Ok(Err(e)) | Err(e) => Err(e),
+        };
+        match upgraded {
+            Ok(true) => tracing::info!(%user_id, "password hash upgraded to current parameters"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%user_id, error = %e, "password hash not upgraded"),
         }
     }
 
@@ -430,6 +464,29 @@ impl Accounts {
         let new = Password::parse(new)?;
         let credentials = users::credentials_by_id(&self.db, principal.user_id).await?;
         let stored = credentials.password_hash.map(|h| h.expose().clone());
+        self.confirm_password(principal, current, stored).await?;
+        let hash = self.hashing.run(password::hash(new)).await??;
+        users::set_password_hash(&self.db, principal.user_id, hash).await?;
+        sessions::revoke_all_except(
+            &self.db,
+            principal.user_id,
+            Some(principal.session_id),
+            "password_changed",
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Checks the caller's password again before a change that a stolen token must not be
+    /// able to make. Attempts are limited per account (one budget for every route asking), and
+    /// each takes its slot before the check so parallel guesses cannot overrun it; a match
+    /// gives the slot back.
+    async fn confirm_password(
+        &self,
+        principal: &Principal,
+        candidate: &str,
+        stored: Option<String>,
+    ) -> Result<(), AuthError> {
         let window = Duration::seconds(self.config.login_window_seconds as i64);
         let taken = self
             .take(
@@ -441,20 +498,18 @@ impl Accounts {
                 Utc::now(),
             )
             .await?;
-        let verify = password::verify(current.to_string(), stored);
-        if !self.hashing.run(verify).await? {
+        let verify = password::verify(candidate.to_string(), stored);
+        let matches = match self.hashing.run(verify).await {
+            Ok(matches) => matches,
+            Err(busy) => {
+                throttle::refund(&self.db, taken).await?;
+                return Err(busy);
+            }
+        };
+        if !matches {
             return Err(AuthError::InvalidCredentials);
         }
         throttle::refund(&self.db, taken).await?;
-        let hash = self.hashing.run(password::hash(new)).await??;
-        users::set_password_hash(&self.db, principal.user_id, hash).await?;
-        sessions::revoke_all_except(
-            &self.db,
-            principal.user_id,
-            Some(principal.session_id),
-            "password_changed",
-        )
-        .await?;
         Ok(())
     }
 
@@ -472,8 +527,22 @@ impl Accounts {
         Ok(sessions::revoke(&self.db, principal.user_id, session_id, "revoked").await?)
     }
 
-    /// Deletes the caller's account and everything that belongs to it.
-    pub async fn delete_account(&self, principal: &Principal) -> Result<(), AuthError> {
+    /// Deletes the caller's account and everything that belongs to it; its sessions go with
+    /// it, so every access and refresh token of it stops working at once. An account with a
+    /// password must give it again ([`AuthError::PasswordRequired`] without it,
+    /// [`AuthError::InvalidCredentials`] when wrong): a stolen access token alone cannot
+    /// destroy an account. Anonymous and Apple/Google-only accounts have none to give.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let credentials = users::credentials_by_id(&self.db, principal.user_id).await?;
+        if let Some(stored) = credentials.password_hash {
+            let candidate = password.ok_or(AuthError::PasswordRequired)?;
+            self.confirm_password(principal, candidate, Some(stored.expose().clone()))
+                .await?;
+        }
         Ok(users::delete(&self.db, principal.user_id).await?)
     }
 

@@ -38,6 +38,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// The reader's site and the newsroom console.
     pub web: herald_web::WebConfig,
+    /// The key that encrypts private keys in the database.
+    pub secrets: herald_auth::SealingConfig,
 }
 
 /// The `[catalog]` section.
@@ -264,12 +266,23 @@ mod tests {
     fn secrets_do_not_show_in_debug() {
         let config = Config::load_with_env(
             None,
-            &[(
-                "HERALD__DATABASE__URL",
-                "postgres://herald:s3cret@db/herald",
-            )],
+            &[
+                (
+                    "HERALD__DATABASE__URL",
+                    "postgres://herald:s3cret@db/herald",
+                ),
+                (
+                    "HERALD__SECRETS__KEY",
+                    "S3cretS3cretS3cretS3cretS3cretS3cretS3cret0=",
+                ),
+                ("HERALD__HTTP__METRICS_TOKEN", "scrape-s3cret"),
+            ],
         )
         .unwrap();
-        assert!(!format!("{config:?}").contains("s3cret"));
+        assert!(config.secrets.key.is_some() && config.http.metrics_token.is_some());
+        let shown = format!("{config:?}{}", config.to_toml().unwrap());
+        for secret in ["s3cret", "S3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -64,10 +64,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db = open_database(&config).await?;
-    let accounts =
-        herald_auth::Accounts::start(db.clone(), config.auth.clone(), outbound_client()?)
-            .await
-            .context("cannot load the token signing keys")?;
+    let keyring = open_keyring(&config, &db).await?;
+    let accounts = herald_auth::Accounts::start(
+        db.clone(),
+        config.auth.clone(),
+        outbound_client()?,
+        &keyring,
+    )
+    .await
+    .context("cannot load the token signing keys")?;
     let catalog = catalog::Catalog::load(config.catalog.sources_file.as_deref())?;
     herald_store::topics::sync(&db, &catalog.topics())
         .await
@@ -75,7 +80,7 @@ pub async fn serve(
     herald_store::sources::sync(&db, &catalog.sources())
         .await
         .context("cannot sync sources")?;
-    let vapid = vapid_keys(&db).await?;
+    let vapid = vapid_keys(&db, &keyring).await?;
     let mut registry = Registry::with_prefix("herald");
     let http_metrics = HttpMetrics::register(&mut registry);
     let notifier_metrics = herald_notifier::fanout::FanoutMetrics::register(&mut registry);
@@ -104,7 +109,7 @@ pub async fn serve(
         accounts,
         push: config.push.clone(),
         vapid_public_key: vapid_public_key.clone(),
-        cursor_key: herald_api::CursorKey::load_or_create(&db).await?,
+        cursor_key: herald_api::CursorKey::load_or_create(&db, &keyring).await?,
         read_cache: herald_api::ReadCache::new(Duration::from_millis(config.http.read_cache_ms)),
         loops: ingest_beat.iter().chain(&notifier_beat).cloned().collect(),
         senders: senders.clone(),
@@ -250,25 +255,78 @@ pub async fn create_user(
     })
 }
 
-/// The VAPID key pair, created on first start and kept in the database.
+/// Changes an account's role, as `herald user set-role` does, and ends all its sessions at
+/// once: its access tokens stop working on their next request and its refresh tokens are spent.
+pub async fn set_role(
+    db: &herald_store::Db,
+    email: &str,
+    role: herald_store::users::Role,
+) -> anyhow::Result<herald_store::users::User> {
+    let email = herald_auth::Email::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    herald_store::users::set_role_by_email(db, email.as_str(), role)
+        .await
+        .map_err(|e| match e {
+            herald_store::StoreError::NotFound => {
+                anyhow::anyhow!("no account has the email {email}")
+            }
+            other => other.into(),
+        })
+}
+
+/// The key that seals private keys in the database ([`herald_auth::sealing`]), after
+/// re-sealing under it every stored key that is not yet (plaintext from before a key was
+/// configured, or sealed under a key being rotated out).
+pub async fn open_keyring(
+    config: &Config,
+    db: &herald_store::Db,
+) -> anyhow::Result<herald_auth::Keyring> {
+    let keyring = herald_auth::Keyring::open(
+        &config.secrets,
+        config.database.url.sqlite_path().as_deref(),
+    )
+    .context("cannot load the key that encrypts private keys at rest")?;
+    if !keyring.encrypts() {
+        tracing::warn!(
+            "private keys are stored unencrypted in the database; set secrets.key \
+             (HERALD__SECRETS__KEY) or secrets.key_file to encrypt them"
+        );
+        return Ok(keyring);
+    }
+    let resealed = keyring
+        .reseal_all(db)
+        .await
+        .context("cannot encrypt the stored private keys")?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            keys = keyring.source(),
+            "stored private keys encrypted under the current key"
+        );
+    }
+    Ok(keyring)
+}
+
+/// The VAPID key pair, created on first start and kept (sealed by `keyring`) in the database.
 pub async fn vapid_keys(
     db: &herald_store::Db,
+    keyring: &herald_auth::Keyring,
 ) -> anyhow::Result<herald_notifier::webpush::VapidKeys> {
     use herald_notifier::webpush::VapidKeys;
-    let stored = herald_store::keys::load_or_create(db, "vapid", || {
-        let keys = VapidKeys::generate()?;
-        let public_key = keys.public_key().to_vec();
-        Ok::<_, herald_notifier::webpush::VapidError>(herald_store::keys::StoredKey {
-            id: format!("vapid-{}", hex::encode(&public_key[1..9])),
-            purpose: "vapid".into(),
-            algorithm: "ES256".into(),
-            private_der: herald_store::Secret::new(keys.to_pkcs8()?),
-            public_key,
-            created_at: chrono::Utc::now(),
+    let stored = keyring
+        .load_or_create(db, "vapid", || {
+            let keys = VapidKeys::generate()?;
+            let public_key = keys.public_key().to_vec();
+            Ok::<_, herald_notifier::webpush::VapidError>(herald_store::keys::StoredKey {
+                id: format!("vapid-{}", hex::encode(&public_key[1..9])),
+                purpose: "vapid".into(),
+                algorithm: "ES256".into(),
+                private_der: herald_store::Secret::new(keys.to_pkcs8()?),
+                public_key,
+                created_at: chrono::Utc::now(),
+            })
         })
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot load or create the VAPID keys: {e}"))?;
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load or create the VAPID keys: {e}"))?;
     VapidKeys::from_pkcs8(stored.private_der.expose())
         .map_err(|e| anyhow::anyhow!("stored VAPID key unusable: {e}"))
 }

@@ -253,10 +253,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             action: KeysAction::Generate,
         } => {
             let db = herald::open_database(&config).await?;
-            let vapid = herald::vapid_keys(&db).await?;
-            let accounts =
-                herald_auth::Accounts::start(db, config.auth.clone(), herald::outbound_client()?)
-                    .await?;
+            let keyring = herald::open_keyring(&config, &db).await?;
+            let vapid = herald::vapid_keys(&db, &keyring).await?;
+            let accounts = herald_auth::Accounts::start(
+                db,
+                config.auth.clone(),
+                herald::outbound_client()?,
+                &keyring,
+            )
+            .await?;
             println!(
                 "VAPID public key (applicationServerKey): {}",
                 vapid.public_key_base64url()
@@ -283,17 +288,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     );
                 }
                 UserAction::SetRole { email, role } => {
-                    let email = herald_auth::Email::parse(&email)
-                        .map_err(|e| anyhow::anyhow!("--email {e}"))?;
-                    let user = herald_store::users::set_role_by_email(&db, email.as_str(), role)
-                        .await
-                        .map_err(|e| match e {
-                            herald_store::StoreError::NotFound => {
-                                anyhow::anyhow!("no account has the email {email}")
-                            }
-                            other => other.into(),
-                        })?;
-                    println!("{} is now {}", email, user.role);
+                    let user = herald::set_role(&db, &email, role).await?;
+                    println!(
+                        "{} is now {}; every session it had has ended",
+                        user.email.unwrap_or_default(),
+                        user.role
+                    );
                 }
             }
             Ok(())

@@ -193,7 +193,7 @@ fn user_create_then_set_role() {
         .output()
         .unwrap();
     assert!(!weak.status.success());
-    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8"));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12"));
 }
 
 #[test]

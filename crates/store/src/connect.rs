@@ -3,6 +3,7 @@
 use crate::{DatabaseConfig, StoreError};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use std::path::Path;
 use std::time::Duration;
 
 /// Which database a connection talks to.
@@ -25,7 +26,7 @@ impl Backend {
 }
 
 /// Opens a pool to the configured database. For SQLite the file and its folder are created,
-/// with WAL journaling, foreign keys enforced and a busy timeout.
+/// owner-only, with WAL journaling, foreign keys enforced and a busy timeout.
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(config.url.as_str());
     options
@@ -35,15 +36,11 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
         .acquire_timeout(Duration::from_secs(config.connect_timeout_seconds))
         .sqlx_logging(config.log_statements);
 
-    let sqlite_dir = config
-        .url
-        .sqlite_path()
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
-    if let Some(dir) = sqlite_dir.filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(&dir).map_err(|e| {
+    if let Some(file) = config.url.sqlite_path() {
+        create_private(&file).map_err(|e| {
             StoreError::Other(sea_orm::DbErr::Custom(format!(
-                "cannot create the data folder {}: {e}",
-                dir.display()
+                "cannot create the database file {}: {e}",
+                file.display()
             )))
         })?;
     }
@@ -61,6 +58,28 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
     }
 
     Ok(Database::connect(options).await?)
+}
+
+/// Creates the SQLite file's folders (0700) and the file itself (0600) when missing, so
+/// accounts, sessions and keys are never readable by other users of the machine; SQLite gives
+/// its `-wal` and `-shm` files the database file's mode. What exists is left as it is.
+fn create_private(file: &Path) -> std::io::Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`

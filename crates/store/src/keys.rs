@@ -3,6 +3,7 @@
 use crate::entity::key_material;
 use crate::{Secret, StoreError};
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -47,6 +48,33 @@ pub async fn active(db: &DatabaseConnection, purpose: &str) -> Result<Vec<Stored
         .all(db)
         .await?;
     Ok(rows.into_iter().map(StoredKey::from).collect())
+}
+
+/// Every stored key, retired ones included, oldest first: what re-encrypting at rest goes over.
+pub async fn all(db: &DatabaseConnection) -> Result<Vec<StoredKey>, StoreError> {
+    let rows = key_material::Entity::find()
+        .order_by_asc(key_material::Column::CreatedAt)
+        .order_by_asc(key_material::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(StoredKey::from).collect())
+}
+
+/// Replaces the stored private part of key `id` (re-encrypted), unless another process did
+/// so first (it no longer reads `old`); true when this call replaced it.
+pub async fn replace_private(
+    db: &DatabaseConnection,
+    id: &str,
+    old: &[u8],
+    new: Vec<u8>,
+) -> Result<bool, StoreError> {
+    let updated = key_material::Entity::update_many()
+        .col_expr(key_material::Column::PrivateDer, Expr::value(new))
+        .filter(key_material::Column::Id.eq(id))
+        .filter(key_material::Column::PrivateDer.eq(old.to_vec()))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
 }
 
 /// Stores a new key.
@@ -140,5 +168,26 @@ mod tests {
         insert(&db, &key("same", 1)).await.unwrap();
         let err = insert(&db, &key("same", 2)).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn replacing_the_private_part_needs_the_old_one() {
+        let test_db = TestDb::new().await;
+        let db = test_db.connect().await;
+        insert(&db, &key("k", 1)).await.unwrap();
+        assert!(!replace_private(&db, "k", &[9, 9], vec![7]).await.unwrap());
+        assert!(
+            replace_private(&db, "k", &[1, 2, 3], vec![7, 7])
+                .await
+                .unwrap()
+        );
+        let stored = all(&db).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].private_der.expose(), &vec![7, 7]);
+        assert!(
+            !replace_private(&db, "k", &[1, 2, 3], vec![8])
+                .await
+                .unwrap()
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Accounts: readers (anonymous or not), editors and admins, and their sign-in identities.
 
-use crate::entity::{delivery, identity, user};
+use crate::entity::{delivery, identity, session, user};
 use crate::{Secret, StoreError};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -183,6 +183,24 @@ pub async fn set_display_name(
     Ok(to_user(model))
 }
 
+/// Replaces the password hash with a stronger one of the same password, unless the password
+/// changed meanwhile (the hash is no longer `old`); true when replaced.
+pub async fn upgrade_password_hash(
+    db: &DatabaseConnection,
+    id: Uuid,
+    old: &str,
+    new: String,
+) -> Result<bool, StoreError> {
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new))
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::PasswordHash.eq(old))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
 /// Replaces the password hash.
 pub async fn set_password_hash(
     db: &DatabaseConnection,
@@ -200,26 +218,49 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Sets the role of the user with this email.
+/// Changes the role of the account with this email and, in the same transaction, ends every
+/// session it has: access tokens carry the role, so none issued under the old one may be used
+/// again (each request checks its session), and no refresh token can mint one.
 pub async fn set_role_by_email(
     db: &DatabaseConnection,
     email: &str,
     role: Role,
 ) -> Result<User, StoreError> {
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let model = user::ActiveModel {
-        id: Set(found.id),
-        role: Set(role.as_str().to_string()),
-        updated_at: Set(Utc::now()),
-        ..Default::default()
+    let txn = crate::begin_write(db).await?;
+    let changed = async {
+        let found = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let model = user::ActiveModel {
+            id: Set(found.id),
+            role: Set(role.as_str().to_string()),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
+            .col_expr(session::Column::RevokedReason, Expr::value("role_changed"))
+            .filter(session::Column::UserId.eq(found.id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        Ok::<_, StoreError>(to_user(model))
     }
-    .update(db)
-    .await?;
-    Ok(to_user(model))
+    .await;
+    match changed {
+        Ok(user) => {
+            txn.commit().await?;
+            Ok(user)
+        }
+        Err(err) => {
+            let _ = txn.rollback().await;
+            Err(err)
+        }
+    }
 }
 
 /// Turns an anonymous reader into a full account with an email and password, keeping the id.
