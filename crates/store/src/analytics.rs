@@ -124,8 +124,8 @@ pub async fn alert_analytics(
     let started_at = alert.send_at.unwrap_or(alert.created_at);
     let platform = Expr::col((device::Entity, device::Column::Platform));
     let topic = Expr::col((delivery::Entity, delivery::Column::Topic));
-    let by_platform = slices(db, alert_id, platform.into(), true).await?;
-    let by_topic = slices(db, alert_id, topic.into(), false).await?;
+    let by_platform = slices(db, alert_id, platform, true).await?;
+    let by_topic = slices(db, alert_id, topic, false).await?;
     let delivered: u64 = by_platform.iter().map(|s| s.delivered).sum();
     let opened: u64 = by_platform.iter().map(|s| s.opened).sum();
     let seconds_to = |share: f64| {

@@ -207,10 +207,10 @@ impl MessageOptions {
     ) -> Self {
         let mut opts = Self::for_alert(payload, urgency, ttl_seconds);
         let high = urgency == Urgency::High;
-        if !payload.silent {
-            if let Some(level) = presentation.interruption_level.get(&payload.topic) {
-                opts.interruption_level = level.clone();
-            }
+        if let Some(level) = presentation.interruption_level.get(&payload.topic)
+            && !payload.silent
+        {
+            opts.interruption_level = level.clone();
         }
         opts.android_channel = presentation
             .android_channel
