@@ -80,6 +80,9 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/alerts/estimate"), // audience estimate before sending
     ("GET", "/v1/admin/alerts"),           // alert history
     ("GET", "/v1/admin/alerts/{id}/opens"), // opens over time
+    ("PATCH", "/v1/admin/alerts/{id}"),    // update a sent alert in place
+    ("POST", "/v1/admin/alerts/test"),     // a test to the editor's own devices
+    ("GET", "/v1/admin/alerts/{id}/analytics"), // reach by platform, topic and time
     ("GET", "/v1/admin/stories"),          // stories with breaking marks
     // WebSub (issue #22):
     ("GET", "/websub/{source}/{token}"), // a hub's verification of intent
