@@ -137,7 +137,9 @@ impl Keyring {
             keys.push(SealKey::new(&bytes)?);
         }
         if keys.is_empty() {
-            return Err(SealingError::Config(format!("{source}: holds no key")));
+            return Err(SealingError::Config(format!(
+                "{source}: holds no key (make one with `openssl rand -base64 32`)"
+            )));
         }
         Ok(Self {
             keys,
