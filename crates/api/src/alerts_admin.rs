@@ -328,8 +328,8 @@ struct UpdateAlertRequest {
     send_at: Option<String>,
 }
 
-/// Update an alert. Before it is sent (scheduled or queued) the change is made in place. Once
-/// it is sending or done, it becomes a new version: devices that already show it get the new
+/// Update an alert. While it is scheduled the change is made in place. Once it is queued,
+/// sending or done, it becomes a new version: devices that already show it get the new
 /// version as a replacement of the notification they show (same Web Push `Topic` and
 /// notification tag, FCM `tag`/`collapse_key`, APNs `apns-collapse-id`), silently by default,
 /// not counted against daily caps, held in quiet hours; devices not reached yet get only the

@@ -216,3 +216,47 @@ fn migrate_status_lists_applied_migrations() {
     );
     assert!(!stdout.contains("pending"), "{stdout}");
 }
+
+#[test]
+fn alert_send_names_every_wrong_option_by_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = herald(dir.path())
+        .args([
+            "alert",
+            "send",
+            "--title",
+            "Polls close",
+            "--url",
+            "ftp://news.example/p",
+            "--topic",
+            "world",
+            "--send-at",
+            "yesterday",
+            "--local-time",
+            "8am",
+            "--image",
+            "http://cdn.example/i.jpg",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for flag in ["--url", "--image", "--send-at", "--local-time"] {
+        assert!(stderr.contains(flag), "{flag} not named in: {stderr}");
+    }
+    let unknown = herald(dir.path())
+        .args([
+            "alert",
+            "send",
+            "--title",
+            "Polls close",
+            "--url",
+            "https://news.example/p",
+            "--topic",
+            "atlantis",
+        ])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown topic(s): atlantis"));
+}

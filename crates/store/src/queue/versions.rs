@@ -134,9 +134,9 @@ async fn locked(txn: &DatabaseTransaction, alert_id: Uuid) -> Result<alert::Mode
     query.one(txn).await?.ok_or(StoreError::NotFound)
 }
 
-/// Changes an alert. Before it is sent (scheduled or queued) the change is made in place;
-/// once it is sending or done it becomes a new version, and every device that shows an older
-/// one is queued a replacement. `Conflict` when the alert is cancelled, expired or retracted,
+/// Changes an alert. While it is scheduled the change is made in place; once it is queued,
+/// sending or done it becomes a new version, and every device that shows an older one is
+/// queued a replacement. `Conflict` when the alert is cancelled, expired or retracted,
 /// or when `send_at` is changed on an alert that is no longer scheduled.
 pub async fn update(
     db: &DatabaseConnection,
@@ -165,7 +165,7 @@ pub async fn update(
         model.image_url = Set(image_url.clone());
         model.updated_at = Set(Some(now));
         match state {
-            AlertState::Scheduled | AlertState::Queued => {
+            AlertState::Scheduled => {
                 if let Some(at) = change.send_at {
                     model.send_at = Set(Some(at));
                 }
@@ -182,7 +182,9 @@ pub async fn update(
                     .await?;
                 Ok(to_queued(updated))
             }
-            AlertState::Sending | AlertState::Done => {
+            // Queued too: a notifier may be reading it for its first batch right now, and
+            // what it sends is caught up by the version check when that batch completes.
+            AlertState::Queued | AlertState::Sending | AlertState::Done => {
                 let version = current.version + 1;
                 model.version = Set(version);
                 model.silent = Set(change.silent);
