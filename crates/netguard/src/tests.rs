@@ -186,7 +186,12 @@ fn redirect_hops_are_counted_and_checked() {
     let first = url("https://example.com/feed");
     let policy = AddressPolicy::public_only();
     assert_eq!(
-        check_redirect(&url("https://example.org/"), &[first.clone()], 1, &policy),
+        check_redirect(
+            &url("https://example.org/"),
+            std::slice::from_ref(&first),
+            1,
+            &policy
+        ),
         Ok(())
     );
     assert_eq!(
