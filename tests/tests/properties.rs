@@ -16,6 +16,16 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::Url;
 use uuid::Uuid;
 
+/// `n` cases; failures are reported with their minimal input, not saved to files (the
+/// workspace has no `src/` proptest could keep them beside).
+fn cases(n: u32) -> Config {
+    Config {
+        cases: n,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
 // ------------------------------------------------------------------ the feed normaliser
 
 /// Fragments feeds are made of: markup, entities, scripts, odd whitespace, any character.
@@ -104,7 +114,7 @@ fn is_normal_text(text: &str) -> bool {
 #[test]
 fn the_normaliser_never_panics_and_gives_clean_text() {
     let base = Url::parse("https://publisher.example/feeds/world.xml").unwrap();
-    proptest!(Config::with_cases(512), |(item in raw_item())| {
+    proptest!(cases(512), |(item in raw_item())| {
         if let Ok(article) = normalize_item(&item, &base, fetched_at()) {
             prop_assert!(!article.title.is_empty());
             // A headline derived from a link is its decoded path, as the link has it.
@@ -130,7 +140,7 @@ fn the_normaliser_never_panics_and_gives_clean_text() {
 
 #[test]
 fn normalising_is_idempotent() {
-    proptest!(Config::with_cases(512), |(fragment in html(), raw_link in link())| {
+    proptest!(cases(512), |(fragment in html(), raw_link in link())| {
         // Text normalised, escaped back into HTML and normalised again is the same text.
         let text = html_to_text(&fragment);
         prop_assert!(is_normal_text(&text), "{text:?}");
@@ -150,7 +160,7 @@ fn normalising_is_idempotent() {
 #[test]
 fn sanitised_html_carries_no_script() {
     let base = Url::parse("https://publisher.example/").unwrap();
-    proptest!(Config::with_cases(256), |(fragment in html())| {
+    proptest!(cases(256), |(fragment in html())| {
         let clean = sanitize_html(&fragment, &base).to_ascii_lowercase();
         // Every real tag (markup shown as text comes out as `&lt;`) is harmless.
         for tag in clean.split('<').skip(1).map(|t| t.split('>').next().unwrap_or_default()) {
@@ -169,7 +179,7 @@ fn subscription_keys_parse_what_browsers_send_and_refuse_the_rest() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let push = rt.block_on(FakeWebPush::start()).unwrap();
     let browsers: Vec<_> = (0..16).map(|_| push.new_subscription().unwrap()).collect();
-    let mut runner = TestRunner::new(Config::with_cases(256));
+    let mut runner = TestRunner::new(cases(256));
     let strategy = (
         0..browsers.len(),
         any::<bool>(),
@@ -233,7 +243,7 @@ fn uuid() -> impl Strategy<Value = Uuid> {
 
 #[test]
 fn cursors_decode_what_they_encode_and_refuse_any_change() {
-    proptest!(Config::with_cases(512), |(
+    proptest!(cases(512), |(
         secret in prop::collection::vec(any::<u8>(), 16..64),
         other_secret in prop::collection::vec(any::<u8>(), 16..64),
         scope in ".{0,40}",
@@ -282,7 +292,7 @@ fn cursors_decode_what_they_encode_and_refuse_any_change() {
 #[test]
 fn made_up_cursors_never_decode() {
     let key = CursorKey::from_secret(b"the cluster's page-cursor key, 32");
-    proptest!(Config::with_cases(512), |(forged in "[A-Za-z0-9_.-]{0,120}")| {
+    proptest!(cases(512), |(forged in "[A-Za-z0-9_.-]{0,120}")| {
         prop_assert_eq!(
             key.decode_time("articles", Some(&forged)),
             Err(CursorError::Foreign)
@@ -325,7 +335,7 @@ fn a_refresh_token_works_once_and_reuse_ends_the_session() {
         ip: None,
         user_agent: None,
     };
-    let mut runner = TestRunner::new(Config::with_cases(24));
+    let mut runner = TestRunner::new(cases(24));
     runner
         .run(&prop::collection::vec(step(), 1..12), |steps| {
             rt.block_on(async {
