@@ -7,6 +7,7 @@ use herald_notifier::config::OriginPattern;
 use herald_notifier::fakes::FakeWebPush;
 use herald_store::devices::{self, DeviceAddress, NewDevice};
 use herald_tests::TestApp;
+use reqwest::Url;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -245,4 +246,57 @@ async fn an_app_token_longer_than_the_index_holds_is_refused_not_a_500() {
         assert_eq!(stored.status(), StatusCode::CREATED);
     }
     assert_eq!(device_count(&app, &reader).await, 1);
+}
+
+/// A server on 127.0.0.1 that redirects `/to-literal` to `literal` and `/to-name` to `name`.
+async fn redirector(literal: String, name: String) -> std::net::SocketAddr {
+    use axum::response::Redirect;
+    let app = axum::Router::new()
+        .route(
+            "/to-literal",
+            axum::routing::get(move || async move { Redirect::temporary(&literal) }),
+        )
+        .route(
+            "/to-name",
+            axum::routing::get(move || async move { Redirect::temporary(&name) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn identity_provider_keys_are_fetched_from_no_inside_address_but_the_configured_one() {
+    use herald_tests::oidc::{FakeIdProvider, PROVIDER_KEY, google_claims};
+    let provider = FakeIdProvider::start().await;
+    let keys = Url::parse(provider.jwks_url()).unwrap();
+    let port = keys.port().unwrap();
+    // The operator configured a literal loopback address (a local provider): that address is
+    // allowed, redirects included. A hop to a name that resolves inside is not.
+    let hops = redirector(
+        format!("http://127.0.0.1:{port}/keys"),
+        format!("http://localhost:{port}/keys"),
+    )
+    .await;
+    let sign_in = |path: &'static str| {
+        let provider = &provider;
+        async move {
+            let app = TestApp::spawn_with(|config| {
+                provider.configure(config);
+                config.auth.google.jwks_url = format!("http://{hops}{path}");
+            })
+            .await;
+            let token = PROVIDER_KEY.id_token(&google_claims("subject-1", None));
+            app.post_json("/v1/auth/oidc/google", &json!({"id_token": token}))
+                .await
+                .status()
+        }
+    };
+    assert_eq!(sign_in("/to-literal").await, StatusCode::OK);
+    assert_eq!(
+        sign_in("/to-name").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the key fetch followed a redirect to localhost"
+    );
 }
