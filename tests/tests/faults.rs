@@ -50,6 +50,8 @@ async fn enqueue(db: &Db, ttl_seconds: i32) -> uuid::Uuid {
             ttl_seconds,
             trigger: "editor".into(),
             created_by: None,
+            send_at: None,
+            local_time: None,
         },
     )
     .await
