@@ -169,7 +169,7 @@ async fn killed_database_connections_mid_fan_out_lose_no_device() {
             kills += 1;
             last_count = delivered;
         }
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let counters = until_finished(&db, alert, Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
