@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod accounts;
 pub mod browser;
+pub mod faults;
 pub mod newsroom;
 pub mod oidc;
 pub mod websub_hub;

@@ -86,6 +86,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             webpush: WebPushConfig {
                 concurrency,
                 timeout_seconds: 30,
+                ..WebPushConfig::default()
             },
             ..PushConfig::default()
         };

@@ -12,6 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use herald_notifier::config::PushConfig;
 use herald_notifier::send::is_forbidden;
 use herald_notifier::webpush::{KeyError, SubscriptionKeys};
 use herald_store::devices::{self, ApnsEnvironment, Device, DeviceAddress, NewDevice};
@@ -26,6 +27,11 @@ use uuid::Uuid;
 
 /// Devices one reader may register; registering more drops the oldest.
 pub const MAX_DEVICES_PER_USER: u64 = 20;
+
+/// The longest FCM registration token accepted (real ones are about 160 characters). Tokens
+/// and endpoints share the `(platform, address)` unique index, whose rows PostgreSQL caps at
+/// 2,704 bytes: anything longer would fail in the database instead of here.
+const MAX_FCM_TOKEN_LEN: usize = 2048;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -229,7 +235,7 @@ async fn register_device(
             })?;
     }
     let mut errors = Vec::new();
-    let address = parse_address(&req, state.push.allow_insecure_endpoints, &mut errors);
+    let address = parse_address(&req, &state.push, &mut errors);
     let timezone = req
         .timezone
         .as_deref()
@@ -267,7 +273,7 @@ async fn register_device(
 
 fn parse_address(
     req: &RegisterRequest,
-    allow_insecure: bool,
+    push: &PushConfig,
     errors: &mut Vec<FieldError>,
 ) -> Option<DeviceAddress> {
     match req.platform.as_str() {
@@ -279,7 +285,7 @@ fn parse_address(
                 ));
                 return None;
             };
-            let endpoint = parse_endpoint(&sub.endpoint, allow_insecure)
+            let endpoint = parse_endpoint(&sub.endpoint, push)
                 .map_err(|e| errors.push(FieldError::new("subscription.endpoint", e)))
                 .ok();
             let keys = SubscriptionKeys::parse(&sub.keys.p256dh, &sub.keys.auth)
@@ -301,12 +307,12 @@ fn parse_address(
         "android" => {
             let token = req.token.as_deref().unwrap_or_default();
             if token.is_empty()
-                || token.len() > 4096
+                || token.len() > MAX_FCM_TOKEN_LEN
                 || !token.chars().all(|c| c.is_ascii_graphic())
             {
                 errors.push(FieldError::new(
                     "token",
-                    "must be 1–4096 printable characters",
+                    format!("must be 1–{MAX_FCM_TOKEN_LEN} printable characters"),
                 ));
                 return None;
             }
@@ -346,8 +352,10 @@ fn parse_address(
     }
 }
 
-/// A Web Push endpoint: https, a real host, and not a private address unless allowed.
-fn parse_endpoint(raw: &str, allow_insecure: bool) -> Result<String, String> {
+/// A Web Push endpoint: https, a real host, not a private address, and on one of
+/// `push.webpush.allowed_origins` — unless `push.allow_insecure_endpoints` lifts all three.
+fn parse_endpoint(raw: &str, push: &PushConfig) -> Result<String, String> {
+    let allow_insecure = push.allow_insecure_endpoints;
     if raw.len() > 2048 {
         return Err("must be at most 2048 characters".into());
     }
@@ -375,6 +383,12 @@ fn parse_endpoint(raw: &str, allow_insecure: bool) -> Result<String, String> {
         if private {
             return Err("must not point at a private or loopback address".into());
         }
+    }
+    if !push.allows_webpush_endpoint(&url) {
+        return Err(format!(
+            "must be on a known push service (push.webpush.allowed_origins); {} is not one",
+            url.origin().ascii_serialization()
+        ));
     }
     Ok(url.to_string())
 }
@@ -847,16 +861,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoints_must_be_public_https_unless_allowed() {
-        assert!(parse_endpoint("https://fcm.googleapis.com/fcm/send/abc", false).is_ok());
-        assert!(parse_endpoint("http://fcm.googleapis.com/fcm/send/abc", false).is_err());
-        assert!(parse_endpoint("https://127.0.0.1/push", false).is_err());
-        assert!(parse_endpoint("https://[::1]/push", false).is_err());
-        assert!(parse_endpoint("https://10.1.2.3/push", false).is_err());
-        assert!(parse_endpoint("https://localhost/push", false).is_err());
-        assert!(parse_endpoint("https://user:pw@push.example.com/", false).is_err());
-        assert!(parse_endpoint("http://127.0.0.1:9000/push", true).is_ok());
-        assert!(parse_endpoint("ftp://push.example.com/", true).is_err());
+    fn endpoints_must_be_public_https_on_a_known_push_service_unless_allowed() {
+        let strict = PushConfig::default();
+        let lifted = PushConfig {
+            allow_insecure_endpoints: true,
+            ..PushConfig::default()
+        };
+        assert!(parse_endpoint("https://fcm.googleapis.com/fcm/send/abc", &strict).is_ok());
+        assert!(parse_endpoint("https://web.push.apple.com/QGuQyavX", &strict).is_ok());
+        assert!(parse_endpoint("http://fcm.googleapis.com/fcm/send/abc", &strict).is_err());
+        assert!(parse_endpoint("https://127.0.0.1/push", &strict).is_err());
+        assert!(parse_endpoint("https://[::1]/push", &strict).is_err());
+        assert!(parse_endpoint("https://10.1.2.3/push", &strict).is_err());
+        assert!(parse_endpoint("https://localhost/push", &strict).is_err());
+        assert!(parse_endpoint("https://user:pw@push.example.com/", &strict).is_err());
+        let elsewhere = parse_endpoint("https://push.example.com/abc", &strict).unwrap_err();
+        assert!(elsewhere.contains("allowed_origins"), "{elsewhere}");
+        assert!(parse_endpoint("https://push.example.com/abc", &lifted).is_ok());
+        assert!(parse_endpoint("http://127.0.0.1:9000/push", &lifted).is_ok());
+        assert!(parse_endpoint("ftp://push.example.com/", &lifted).is_err());
     }
 
     #[test]

@@ -195,12 +195,46 @@ fn invalid(reason: &str) -> AuthError {
     AuthError::InvalidIdToken(reason.to_owned())
 }
 
+/// Which JWKS hosts may be on non-public addresses: only those configured as an IP literal or
+/// `localhost` (a local provider, as in tests). A named provider such as
+/// `www.googleapis.com` is checked after every DNS answer and on every redirect hop.
+fn key_fetch_policy(config: &AuthConfig) -> herald_netguard::AddressPolicy {
+    let local_hosts = [&config.google.jwks_url, &config.apple.jwks_url]
+        .into_iter()
+        .filter_map(|url| reqwest::Url::parse(url).ok())
+        .filter_map(|url| {
+            let host = url.host_str()?.to_owned();
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+            (literal || host.eq_ignore_ascii_case("localhost")).then_some(host)
+        })
+        .collect::<Vec<_>>();
+    herald_netguard::AddressPolicy::with_private_hosts(local_hosts)
+}
+
+/// The client that fetches providers' keys, guarded by the one blocked-address table every
+/// outbound request shares (`herald-netguard`): public addresses only, at most 3 redirects,
+/// each checked, no proxies.
+fn key_fetch_client(config: &AuthConfig) -> reqwest::Client {
+    herald_netguard::guard(reqwest::Client::builder(), &key_fetch_policy(config), 3)
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(FETCH_TIMEOUT)
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        // Fails only when the TLS backend cannot start, where `reqwest::Client::new` panics too.
+        .expect("the TLS backend initialises")
+}
+
 impl IdTokenVerifier {
-    /// A verifier for the providers configured in `config`, fetching keys with `http`.
-    pub fn new(config: &AuthConfig, http: reqwest::Client) -> IdTokenVerifier {
+    /// A verifier for the providers configured in `config`. Keys are fetched with a client of
+    /// its own, guarded against non-public addresses; `_http` is no longer used for them.
+    pub fn new(config: &AuthConfig, _http: reqwest::Client) -> IdTokenVerifier {
         let max_stale = Duration::from_secs(config.jwks_max_stale_seconds);
         IdTokenVerifier {
-            http,
+            http: key_fetch_client(config),
             google: ProviderKeys::new(
                 Provider::Google,
                 &config.google.jwks_url,

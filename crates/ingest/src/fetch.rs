@@ -14,7 +14,7 @@ use reqwest::header::{
 use url::Url;
 
 use crate::config::IngestConfig;
-use crate::guard::{self, AddressPolicy, GuardedResolver, Refusal};
+use crate::guard::{self, AddressPolicy, Refusal};
 
 /// The validators of a fetched feed, sent back on the next request to allow a `304`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -253,20 +253,15 @@ impl Fetcher {
     /// Builds the client: rustls, gzip and brotli, timeouts, guarded DNS and redirects, the UA.
     pub fn new(config: &IngestConfig) -> Result<Self, ClientBuildError> {
         let policy = config.address_policy();
-        let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.as_str())
-            .connect_timeout(Duration::from_secs(config.connect_timeout_seconds))
-            .timeout(Duration::from_secs(config.timeout_seconds))
-            .redirect(guard::redirect_policy(config.max_redirects, policy.clone()))
-            .dns_resolver(GuardedResolver {
-                policy: policy.clone(),
-            })
-            // A proxy would resolve and connect on our behalf, past the guard.
-            .no_proxy()
-            .gzip(true)
-            .brotli(true)
-            .tls_backend_rustls()
-            .build()?;
+        let client =
+            herald_netguard::guard(reqwest::Client::builder(), &policy, config.max_redirects)
+                .user_agent(config.user_agent.as_str())
+                .connect_timeout(Duration::from_secs(config.connect_timeout_seconds))
+                .timeout(Duration::from_secs(config.timeout_seconds))
+                .gzip(true)
+                .brotli(true)
+                .tls_backend_rustls()
+                .build()?;
         Ok(Self {
             client,
             policy,

@@ -144,14 +144,146 @@ pub struct WebPushConfig {
     pub concurrency: usize,
     /// Whole-request timeout in seconds.
     pub timeout_seconds: u64,
+    /// The push services browsers' subscriptions may point at, as origins (`https://host`,
+    /// `https://*.host` for any subdomain, a port when not 443). Checked when a device
+    /// registers and again before every send; lifted by `push.allow_insecure_endpoints`.
+    pub allowed_origins: Vec<OriginPattern>,
 }
+
+/// The browsers' push services: Chrome and other Chromium builds (FCM), Firefox (Mozilla
+/// autopush), Safari (Apple) and Edge (Windows Push Notification Services).
+pub const BROWSER_PUSH_SERVICES: &[&str] = &[
+    "https://fcm.googleapis.com",
+    "https://updates.push.services.mozilla.com",
+    "https://*.push.services.mozilla.com",
+    "https://web.push.apple.com",
+    "https://*.push.apple.com",
+    "https://*.notify.windows.com",
+];
 
 impl Default for WebPushConfig {
     fn default() -> Self {
         Self {
             concurrency: 256,
             timeout_seconds: 10,
+            allowed_origins: BROWSER_PUSH_SERVICES
+                .iter()
+                .filter_map(|origin| OriginPattern::parse(origin).ok())
+                .collect(),
         }
+    }
+}
+
+/// One allowed push-service origin: a scheme, a host or every subdomain of one, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OriginPattern {
+    https: bool,
+    host: String,
+    any_subdomain: bool,
+    port: u16,
+}
+
+impl OriginPattern {
+    /// Parses `https://host`, `https://*.host` or either with `:port` (a trailing `/` is
+    /// allowed; no path, query, credentials or other wildcard).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = |why: &str| format!("invalid push origin {text:?}: {why}");
+        let (any_subdomain, url_text) = match text.split_once("://*.") {
+            Some((scheme, rest)) => (true, format!("{scheme}://{rest}")),
+            None => (false, text.to_owned()),
+        };
+        let url = url::Url::parse(&url_text).map_err(|e| invalid(&e.to_string()))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(invalid("the scheme must be https or http")),
+        };
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("an origin has no path, query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("an origin has no credentials"));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty() && !h.contains('*'))
+            .ok_or_else(|| invalid("name a host, or `*.` and a domain"))?
+            .trim_end_matches('.')
+            .to_owned();
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| invalid("no port"))?;
+        Ok(Self {
+            https,
+            host,
+            any_subdomain,
+            port,
+        })
+    }
+
+    /// Whether `url` is on this origin (for `*.`, on any subdomain of the domain).
+    pub fn matches(&self, url: &url::Url) -> bool {
+        let scheme_ok = if self.https {
+            url.scheme() == "https"
+        } else {
+            url.scheme() == "http"
+        };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.trim_end_matches('.');
+        let host_ok = if self.any_subdomain {
+            host.len() > self.host.len() + 1
+                && host.ends_with(self.host.as_str())
+                && host.as_bytes()[host.len() - self.host.len() - 1] == b'.'
+        } else {
+            host == self.host
+        };
+        scheme_ok && host_ok && url.port_or_known_default() == Some(self.port)
+    }
+}
+
+impl TryFrom<String> for OriginPattern {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text)
+    }
+}
+
+impl From<OriginPattern> for String {
+    fn from(origin: OriginPattern) -> String {
+        origin.to_string()
+    }
+}
+
+impl std::fmt::Display for OriginPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, default_port) = if self.https {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        let wildcard = if self.any_subdomain { "*." } else { "" };
+        write!(f, "{scheme}://{wildcard}{}", self.host)?;
+        if self.port != default_port {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+impl PushConfig {
+    /// Whether Web Push may send to `endpoint`: its origin is in
+    /// `push.webpush.allowed_origins`, or `push.allow_insecure_endpoints` lifts the list.
+    pub fn allows_webpush_endpoint(&self, endpoint: &url::Url) -> bool {
+        self.allow_insecure_endpoints
+            || self
+                .webpush
+                .allowed_origins
+                .iter()
+                .any(|origin| origin.matches(endpoint))
     }
 }
 
@@ -262,6 +394,83 @@ mod tests {
             "https://api.sandbox.push.apple.com"
         );
         assert!(config.high_urgency_bypasses_quiet_hours);
+    }
+
+    #[test]
+    fn the_browser_push_services_are_allowed_and_nothing_else() {
+        let config = PushConfig::default();
+        assert_eq!(
+            config.webpush.allowed_origins.len(),
+            BROWSER_PUSH_SERVICES.len()
+        );
+        let table: &[(&str, bool)] = &[
+            ("https://fcm.googleapis.com/fcm/send/dGVzdA:APA91b", true),
+            ("https://FCM.googleapis.com./fcm/send/x", true),
+            ("https://fcm.googleapis.com:443/fcm/send/x", true),
+            (
+                "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
+                true,
+            ),
+            ("https://push.services.mozilla.com/wpush/v2/x", false),
+            ("https://web.push.apple.com/QGuQyavXutnMH", true),
+            ("https://api.push.apple.com/3/device/x", true),
+            (
+                "https://wns2-par02p.notify.windows.com/w/?token=BQYAAAB",
+                true,
+            ),
+            ("https://notify.windows.com/w/", false),
+            ("http://fcm.googleapis.com/fcm/send/x", false),
+            ("https://fcm.googleapis.com:8443/fcm/send/x", false),
+            ("https://fcm.googleapis.com.evil.example/fcm/send/x", false),
+            ("https://evilnotify.windows.com/w/", false),
+            ("https://xnotify.windows.com/w/", false),
+            ("https://push.example.com/x", false),
+            ("https://127.0.0.1/x", false),
+        ];
+        for (endpoint, allowed) in table {
+            let url = url::Url::parse(endpoint).unwrap();
+            assert_eq!(config.allows_webpush_endpoint(&url), *allowed, "{endpoint}");
+        }
+        let lifted = PushConfig {
+            allow_insecure_endpoints: true,
+            ..PushConfig::default()
+        };
+        assert!(lifted.allows_webpush_endpoint(&url::Url::parse("http://127.0.0.1:9/x").unwrap()));
+    }
+
+    #[test]
+    fn origin_patterns_parse_and_print_back() {
+        for text in [
+            "https://fcm.googleapis.com",
+            "https://*.notify.windows.com",
+            "https://push.example.com:8443",
+            "http://127.0.0.1:9000",
+        ] {
+            assert_eq!(OriginPattern::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            OriginPattern::parse("https://Push.Example.com/")
+                .unwrap()
+                .to_string(),
+            "https://push.example.com"
+        );
+        for bad in [
+            "fcm.googleapis.com",
+            "ftp://push.example.com",
+            "https://push.example.com/path",
+            "https://push.example.com/?q",
+            "https://user@push.example.com",
+            "https://*",
+            "https://*.*.example.com",
+            "https://push.*.example.com",
+        ] {
+            assert!(OriginPattern::parse(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<PushConfig>(
+            r#"{"webpush": {"allowed_origins": ["https://push.example.com/path"]}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("invalid push origin"), "{err}");
     }
 
     #[test]

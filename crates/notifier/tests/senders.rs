@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone as _, Utc};
-use herald_notifier::config::PushConfig;
+use herald_notifier::config::{OriginPattern, PushConfig};
 use herald_notifier::fakes::{FakeApns, FakeFcm, FakeWebPush, Scripted};
 use herald_notifier::send::{
     AlertPayload, ApnsEnvironment, ApnsKey, ApnsSender, DeliveryOutcome, FcmSender,
@@ -306,10 +306,21 @@ async fn webpush_fake_rejects_bad_vapid_and_bad_keys() {
 async fn webpush_insecure_endpoints_are_refused_by_default() {
     let fake = FakeWebPush::start().await.unwrap();
     let sub = fake.new_subscription().unwrap();
-    let config = PushConfig {
+    let port = fake.base_url().port().unwrap();
+    let mut config = PushConfig {
         allow_insecure_endpoints: false,
         ..test_config()
     };
+    // Allowed origins, so what refuses below is the address guard, not the origin list.
+    config.webpush.allowed_origins = [
+        format!("https://127.0.0.1:{port}"),
+        format!("https://[::1]:{port}"),
+        "https://169.254.169.254".to_owned(),
+        format!("https://localhost:{port}"),
+    ]
+    .iter()
+    .map(|o| OriginPattern::parse(o).unwrap())
+    .collect();
     let sender = webpush_sender(&config);
     let p = payload();
 
@@ -318,7 +329,6 @@ async fn webpush_insecure_endpoints_are_refused_by_default() {
         "https is required",
     );
 
-    let port = fake.base_url().port().unwrap();
     for endpoint in [
         format!("https://127.0.0.1:{port}/push/{}", sub.id),
         format!("https://[::1]:{port}/push/{}", sub.id),

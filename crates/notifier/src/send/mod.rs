@@ -6,7 +6,7 @@ pub mod outcome;
 pub mod webpush;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -264,85 +264,9 @@ pub enum SetupError {
     Client(#[from] reqwest::Error),
 }
 
-/// A destination refused because it is loopback, private, link-local or otherwise not public.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("refusing non-public destination {host} ({addr})")]
-pub struct ForbiddenDestination {
-    /// The host name or address as written in the URL.
-    pub host: String,
-    /// The first refused address.
-    pub addr: IpAddr,
-}
-
-/// Whether outbound push requests must never reach `ip` (loopback, private, link-local, reserved, ...).
-pub fn is_forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_forbidden_v4(v4),
-        IpAddr::V6(v6) => is_forbidden_v6(v6),
-    }
-}
-
-fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT), RFC 6598
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
-        || a >= 240 // reserved
-}
-
-fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_forbidden_v4(v4);
-    }
-    let segments = ip.segments();
-    let embedded_v4 = || {
-        let [_, _, _, _, _, _, g, h] = segments;
-        Ipv4Addr::from((u32::from(g) << 16) | u32::from(h))
-    };
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (segments[0] & 0xfe00) == 0xfc00 // unique local
-        || (segments[0] & 0xffc0) == 0xfe80 // link-local
-        || (segments[0] & 0xffc0) == 0xfec0 // deprecated site-local
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-        || segments[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
-        || (segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_forbidden_v4(embedded_v4())) // NAT64
-        || (segments[0] == 0x2002 && is_forbidden_v4(Ipv4Addr::from(
-            (u32::from(segments[1]) << 16) | u32::from(segments[2]),
-        ))) // 6to4
-}
-
-/// Resolves with the system resolver, then drops addresses that [`is_forbidden`] refuses.
-struct PublicOnlyResolver;
-
-impl reqwest::dns::Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let first = addrs.first().map(SocketAddr::ip);
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|addr| !is_forbidden(addr.ip()))
-                .collect();
-            match (allowed.is_empty(), first) {
-                (false, _) => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
-                (true, Some(addr)) => Err(ForbiddenDestination { host, addr }.into()),
-                (true, None) => Err(format!("{host} has no addresses").into()),
-            }
-        })
-    }
-}
+/// Whether outbound push requests must never reach `ip`: the one table every outbound request
+/// shares (`herald-netguard`).
+pub use herald_netguard::is_forbidden;
 
 /// How a sender's HTTP client talks to its push service.
 pub(crate) struct ClientSettings {
@@ -368,7 +292,7 @@ pub(crate) fn build_client(settings: &ClientSettings) -> Result<reqwest::Client,
     if !settings.allow_insecure {
         builder = builder
             .https_only(true)
-            .dns_resolver(Arc::new(PublicOnlyResolver));
+            .dns_resolver(Arc::new(herald_netguard::GuardedResolver::default()));
     }
     if settings.http2_only {
         builder = builder.http2_prior_knowledge();
@@ -391,11 +315,7 @@ pub(crate) fn check_destination(url: &Url, allow_insecure: bool) -> Result<(), S
     };
     // Literal addresses never reach the resolver, so they are checked here.
     if !allow_insecure && is_forbidden(addr) {
-        return Err(ForbiddenDestination {
-            host: addr.to_string(),
-            addr,
-        }
-        .to_string());
+        return Err(herald_netguard::Refusal::Blocked(addr).to_string());
     }
     Ok(())
 }
@@ -456,53 +376,6 @@ impl ServiceResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forbidden_addresses() {
-        let forbidden = [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "172.31.255.255",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "198.18.0.1",
-            "::1",
-            "::",
-            "fc00::1",
-            "fd12:3456::1",
-            "fe80::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "2002:c0a8:0101::1",
-            "2001:db8::1",
-        ];
-        for ip in forbidden {
-            assert!(
-                is_forbidden(ip.parse().unwrap()),
-                "{ip} should be forbidden"
-            );
-        }
-        let allowed = [
-            "8.8.8.8",
-            "172.32.0.1",
-            "142.250.74.110",
-            "100.128.0.1",
-            "2607:f8b0:4004:800::200e",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
-            "2002:0808:0808::1",
-        ];
-        for ip in allowed {
-            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
-        }
-    }
 
     #[test]
     fn destination_checks() {

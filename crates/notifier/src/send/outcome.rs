@@ -164,7 +164,7 @@ pub fn apns_reason(body: &str) -> Option<String> {
 
 /// Classifies a request that got no HTTP response (timeout, refused connection, TLS failure).
 pub fn classify_transport_error(error: &reqwest::Error) -> DeliveryOutcome {
-    if let Some(forbidden) = find_source::<super::ForbiddenDestination>(error) {
+    if let Some(forbidden) = find_source::<herald_netguard::Refusal>(error) {
         return DeliveryOutcome::failed(forbidden.to_string());
     }
     let what = if error.is_timeout() {

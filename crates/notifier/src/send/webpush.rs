@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use super::outcome::{DeliveryOutcome, classify_transport_error, classify_webpush};
 use super::{AlertPayload, ClientSettings, MessageOptions, ServiceResponse, SetupError};
-use crate::config::PushConfig;
+use crate::config::{OriginPattern, PushConfig};
 use crate::webpush::{VapidSigner, WebPushSubscription, build_request};
 
 /// Sends alerts to browser push subscriptions.
@@ -17,6 +17,7 @@ pub struct WebPushSender {
     client: reqwest::Client,
     signer: Arc<VapidSigner>,
     allow_insecure: bool,
+    allowed_origins: Vec<OriginPattern>,
     in_flight: Semaphore,
 }
 
@@ -32,6 +33,7 @@ impl WebPushSender {
             client,
             signer: Arc::new(signer),
             allow_insecure: config.allow_insecure_endpoints,
+            allowed_origins: config.webpush.allowed_origins.clone(),
             in_flight: Semaphore::new(config.webpush.concurrency.max(1)),
         })
     }
@@ -50,6 +52,18 @@ impl WebPushSender {
     ) -> DeliveryOutcome {
         if let Err(reason) = super::check_destination(&sub.endpoint, self.allow_insecure) {
             return DeliveryOutcome::failed(reason);
+        }
+        // A device registered before `push.webpush.allowed_origins` changed is never posted to.
+        if !self.allow_insecure
+            && !self
+                .allowed_origins
+                .iter()
+                .any(|o| o.matches(&sub.endpoint))
+        {
+            return DeliveryOutcome::failed(format!(
+                "{} is not in push.webpush.allowed_origins",
+                sub.endpoint.origin().ascii_serialization()
+            ));
         }
         let size = |p: &AlertPayload| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len());
         let payload = payload.fitted(super::WEBPUSH_MAX_PLAINTEXT, size);
