@@ -147,7 +147,7 @@ def flow(h: Harness) -> None:
     geneva.get_by_role("link", name="Send alert about this article").first.click()
     page.get_by_role("heading", name="Send an alert").wait_for()
     h.wait_for(page, lambda: text(page, "#compose-about").startswith("About the article"), "an article's composer")
-    h.wait_for(page, lambda: page.get_by_label("Title").input_value(), "the article's title prefilled")
+    h.wait_for(page, lambda: page.get_by_label("Title", exact=True).input_value(), "the article's title prefilled")
     page.get_by_role("link", name="Back to stories").click()
     page.locator("#stories-list li").first.wait_for()
 
@@ -205,8 +205,8 @@ def flow(h: Harness) -> None:
     # -- compose from it: prefilled, previews, estimate --------------------------------------------
     card.get_by_role("link", name="Send alert").click()
     page.get_by_role("heading", name="Send an alert").wait_for()
-    h.wait_for(page, lambda: page.get_by_label("Title").input_value().startswith(EXTRA_HEADLINE), "the title prefilled")
-    check("northern lighthouses" in page.get_by_label("Body").input_value(), "body not prefilled")
+    h.wait_for(page, lambda: page.get_by_label("Title", exact=True).input_value().startswith(EXTRA_HEADLINE), "the title prefilled")
+    check("northern lighthouses" in page.get_by_label("Body", exact=True).input_value(), "body not prefilled")
     check(page.locator("#compose-topic-boxes").get_by_label("World").is_checked(), "topic not prefilled")
     page.locator("#estimate-send").wait_for()
     would = AUDIENCE - QUIET
@@ -216,11 +216,11 @@ def flow(h: Harness) -> None:
     for platform in LIMITS:
         check(text(page, f"#preview-{platform}-title"), f"no {platform} preview")
     # A long title is cut where each platform cuts it.
-    page.get_by_label("Title").fill(LONG_TITLE)
+    page.get_by_label("Title", exact=True).fill(LONG_TITLE)
     for platform, (title_limit, _) in LIMITS.items():
         shown = text(page, f"#preview-{platform}-title")
         check(shown.endswith("…") and len(shown) <= title_limit, f"{platform} title preview: {shown!r}")
-    page.get_by_label("Title").fill(EXTRA_HEADLINE + " through the winter storms")
+    page.get_by_label("Title", exact=True).fill(EXTRA_HEADLINE + " through the winter storms")
     page.get_by_label("Urgency").select_option("high")
     h.wait_for(page, lambda: text(page, "#estimate-send").startswith(f"{AUDIENCE} "),
                "high urgency passes quiet hours in the estimate")
