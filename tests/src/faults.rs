@@ -98,3 +98,23 @@ pub async fn kill_connections(test_db: &TestDb) -> Option<u64> {
     admin.close().await.ok()?;
     Some(killed)
 }
+
+/// Restarts the PostgreSQL server with `command` (e.g. `pg_ctlcluster 15 main restart`), for the
+/// documented fault run only: every session of every database goes, so nothing else may be
+/// using the server. True when the command succeeded.
+pub async fn restart_postgres(command: &str) -> bool {
+    let mut words = command.split_whitespace();
+    let Some(program) = words.next() else {
+        return false;
+    };
+    let args: Vec<String> = words.map(str::to_owned).collect();
+    let program = program.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(program)
+            .args(args)
+            .status()
+            .is_ok_and(|status| status.success())
+    })
+    .await
+    .unwrap_or(false)
+}
