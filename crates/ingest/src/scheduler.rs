@@ -206,15 +206,14 @@ const DEPARTURES_PER_SWEEP: u64 = 32;
 /// Sends the unsubscriptions owed to the hubs of deleted sources.
 async fn unsubscribe_deleted(shared: &Shared) {
     let now = Utc::now();
-    let due = match herald_store::websub::departures_due(&shared.db, now, DEPARTURES_PER_SWEEP)
-        .await
-    {
-        Ok(due) => due,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot look for deleted sources' subscriptions");
-            return;
-        }
-    };
+    let due =
+        match herald_store::websub::departures_due(&shared.db, now, DEPARTURES_PER_SWEEP).await {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for deleted sources' subscriptions");
+                return;
+            }
+        };
     for departure in due {
         tracing::info!(source = %departure.source_id, hub = %departure.hub_url, "unsubscribing a deleted source");
         let done = websub::depart(
