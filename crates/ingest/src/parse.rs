@@ -113,9 +113,13 @@ pub fn parse_feed(
     } else {
         utf8
     };
-    // Microsoft's CDF, Atom 0.3, and RSS without a version feed-rs knows or without a channel,
-    // as feedparser reads them; then Dublin Core titles of RSS items that have no `<title>`.
+    // Microsoft's CDF, an `<rdf>` root without RDF's namespace, Atom 0.3, and RSS without a
+    // version feed-rs knows or without a channel, as feedparser reads them; then Dublin Core titles of RSS items that have no `<title>`.
     let utf8 = match cdf_to_rss(&utf8) {
+        Cow::Borrowed(_) => utf8,
+        Cow::Owned(rss) => Cow::Owned(rss),
+    };
+    let utf8 = match bare_rdf_as_rss(&utf8) {
         Cow::Borrowed(_) => utf8,
         Cow::Owned(rss) => Cow::Owned(rss),
     };
@@ -297,6 +301,28 @@ fn tag_attributes(tag: &str) -> Vec<(String, String)> {
         rest = &value[1 + len + 1..];
     }
     found
+}
+
+/// A root `<rdf>` with no namespace (RSS 1.0 written without `rdf:`, which feed-rs does not
+/// recognise) as the `<rss>` feedparser reads it as; the items then get their channel from
+/// [`upgrade_dialect`]. Any other document is returned as it is.
+fn bare_rdf_as_rss(text: &str) -> Cow<'_, str> {
+    if root_name(text) != Some("rdf") {
+        return Cow::Borrowed(text);
+    }
+    let (Some(open), Some(close)) = (find_start_tag(text, "rdf"), text.rfind("</rdf>")) else {
+        return Cow::Borrowed(text);
+    };
+    if close < open {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..open]);
+    out.push_str("<rss");
+    out.push_str(&text[open + "<rdf".len()..close]);
+    out.push_str("</rss>");
+    out.push_str(&text[close + "</rdf>".len()..]);
+    Cow::Owned(out)
 }
 
 /// Microsoft's Channel Definition Format (1997: `<CHANNEL HREF=…><ITEM HREF=…><TITLE>…`) as
@@ -667,6 +693,13 @@ mod tests {
         assert_eq!(
             root_name("<!-- c --><?pi x?>\n<CHANNEL HREF='x'>"),
             Some("CHANNEL")
+        );
+        assert!(matches!(bare_rdf_as_rss(rss), Cow::Borrowed(_)));
+        assert_eq!(
+            bare_rdf_as_rss(
+                "<?xml version=\"1.0\"?>\n<rdf>\n<item><title>a</title></item>\n</rdf>\n"
+            ),
+            "<?xml version=\"1.0\"?>\n<rss>\n<item><title>a</title></item>\n</rss>\n"
         );
         assert_eq!(
             namespace_prefix(
