@@ -19,9 +19,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(WebsubDepartures::HubUrl, 2048))
                     .col(string_len(WebsubDepartures::TopicUrl, 2048))
                     .col(string_len(WebsubDepartures::CallbackToken, 64))
-                    .col(timestamp_with_time_zone_null(
-                        WebsubDepartures::RequestedAt,
-                    ))
+                    .col(timestamp_with_time_zone_null(WebsubDepartures::RequestedAt))
                     .col(timestamp_with_time_zone(WebsubDepartures::NextAttemptAt))
                     .col(timestamp_with_time_zone(WebsubDepartures::GiveUpAt))
                     .col(integer(WebsubDepartures::Attempts).default(0))

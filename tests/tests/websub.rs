@@ -607,4 +607,3 @@ async fn a_deleted_source_is_unsubscribed_at_its_hub_even_when_the_hub_is_down_t
         .unwrap();
     assert_eq!(deleted_again.status(), StatusCode::NOT_FOUND);
 }
-
