@@ -607,3 +607,112 @@ async fn a_deleted_source_is_unsubscribed_at_its_hub_even_when_the_hub_is_down_t
         .unwrap();
     assert_eq!(deleted_again.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn only_a_hub_whose_lease_still_runs_is_owed_an_unsubscription_until_it_ends() {
+    use chrono::{Duration as Span, Utc};
+    use herald_store::websub::{SubscribeRequest, VerifyMode};
+    let test_db = herald_store::testing::TestDb::new().await;
+    let db = test_db.connect().await;
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for (n, lease_seconds) in [Some(600), None].into_iter().enumerate() {
+        let source = sources::create(
+            &db,
+            NewSource {
+                name: format!("Owed {n}"),
+                feed_url: format!("https://owed.example/{n}.xml"),
+                site_url: None,
+                topics: vec!["world".into()],
+                language: None,
+                breaking: false,
+                poll_interval_seconds: None,
+            },
+        )
+        .await
+        .unwrap();
+        let topic = format!("https://owed.example/{n}.xml");
+        store_websub::request_subscribe(
+            &db,
+            &SubscribeRequest {
+                source_id: source.id,
+                hub_url: "https://hub.owed.example/".into(),
+                topic_url: topic.clone(),
+                callback_token: format!("token{n}"),
+                secret: herald_store::Secret::new("s".into()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        if lease_seconds.is_some() {
+            let token = format!("token{n}");
+            let verified = store_websub::verify(
+                &db,
+                source.id,
+                &token,
+                VerifyMode::Subscribe,
+                &topic,
+                lease_seconds,
+                now,
+            )
+            .await
+            .unwrap();
+            assert!(verified);
+        }
+        sources::delete(&db, source.id).await.unwrap();
+        ids.push(source.id);
+    }
+    // The verified subscription is owed until its lease ends; the one never verified is not.
+    let owed = store_websub::departure(&db, ids[0]).await.unwrap().unwrap();
+    assert_eq!(owed.hub_url, "https://hub.owed.example/");
+    assert_eq!(owed.callback_token, "token0");
+    assert_eq!(owed.attempts, 0);
+    assert!(
+        (owed.give_up_at - (now + Span::seconds(600)))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    assert!(
+        store_websub::departure(&db, ids[1])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let due = store_websub::departures_due(&db, now + Span::seconds(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Claimed once: a second claim (another ingest process) gets nothing until the retry.
+    let retry = now + Span::seconds(60);
+    assert!(
+        store_websub::claim_departure(&db, ids[0], now + Span::seconds(1), retry)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store_websub::claim_departure(&db, ids[0], now + Span::seconds(2), retry)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store_websub::departure(&db, ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+    // After the lease's end nothing is owed any more.
+    let later = store_websub::departures_due(&db, now + Span::seconds(601), 10)
+        .await
+        .unwrap();
+    assert!(later.is_empty());
+    assert!(
+        store_websub::departure(&db, ids[0])
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
