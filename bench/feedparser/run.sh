@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Measures Herald's agreement with feedparser on entry titles and links over the corpus:
 # the generated families (make_corpus.py), Herald's own fixtures and demo feeds, and the
-# real-world feeds feed-rs ships in its crate. Needs `pip install feedparser`.
+# real-world feeds feed-rs ships in its crate. feedparser runs as it is deployed: from PyPI, with
+# `chardet`, the optional package it detects undeclared charsets with, in a venv of its own.
 #
-#   bash bench/feedparser/run.sh            # summary on stdout, disagreements on stderr
+#   bash bench/feedparser/run.sh                  # summary on stdout, disagreements on stderr
+#   FEEDPARSER_CHARDET=off bash bench/feedparser/run.sh   # feedparser as if chardet were absent
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+venv="${FEEDPARSER_VENV:-${CARGO_TARGET_DIR:-$root/target}/feedparser-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "feedparser==6.0.14" "chardet==7.7.0"
+python() { "$venv/bin/python" "$@"; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-python3 "$root/bench/feedparser/make_corpus.py" "$work/gen" >/dev/null
+python "$root/bench/feedparser/make_corpus.py" "$work/gen" >/dev/null
 mkdir -p "$work/shipped"
 cp "$root"/crates/ingest/tests/fixtures/feeds/* "$work/shipped/"
 for f in "$root"/crates/ingest/tests/fixtures/*.xml "$root"/config/demo/*.xml; do
@@ -24,12 +30,12 @@ cargo build -q -p herald-ingest --bin herald-feed-dump
 dump="${CARGO_TARGET_DIR:-$root/target}/debug/herald-feed-dump"
 files=("$work"/gen/* "$work"/shipped/*)
 "$dump" "${files[@]}" >"$work/herald.jsonl"
-python3 "$root/bench/feedparser/compare.py" "$work/herald.jsonl" "${files[@]}"
+python "$root/bench/feedparser/compare.py" "$work/herald.jsonl" "${files[@]}"
 
 # Second, separately: the test feeds feedparser's own source distribution ships (its
 # wellformed/illformed/entities/encoding suites), from PyPI with pip.
-version="$(python3 -c 'import feedparser; print(feedparser.__version__)')"
-if pip download --quiet --no-deps --no-binary :all: "feedparser==$version" -d "$work/sdist" 2>/dev/null; then
+version="$(python -c 'import feedparser; print(feedparser.__version__)')"
+if "$venv/bin/pip" download --quiet --no-deps --no-binary :all: "feedparser==$version" -d "$work/sdist" 2>/dev/null; then
   tar xzf "$work"/sdist/feedparser-*.tar.gz -C "$work/sdist"
   mkdir -p "$work/fp"
   (cd "$work"/sdist/feedparser-*/tests &&
@@ -38,5 +44,5 @@ if pip download --quiet --no-deps --no-binary :all: "feedparser==$version" -d "$
     done)
   "$dump" "$work"/fp/* >"$work/fp.jsonl"
   echo "feedparser's own test feeds:" >&2
-  python3 "$root/bench/feedparser/compare.py" "$work/fp.jsonl" "$work"/fp/*
+  python "$root/bench/feedparser/compare.py" "$work/fp.jsonl" "$work"/fp/*
 fi

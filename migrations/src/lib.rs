@@ -41,6 +41,8 @@ mod m20261127_000040_fanout_writes_without_row_locks;
 mod m20261207_000050_create_websub_and_source_health;
 mod m20261207_000051_create_delivery_retries;
 mod m20261208_000310_alert_versions_and_schedules;
+mod m20261208_000410_article_title_derived;
+mod m20261208_000411_create_websub_departures;
 
 /// Every migration Herald knows, oldest first.
 pub struct Migrator;
@@ -72,6 +74,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000050_create_websub_and_source_health::Migration),
             Box::new(m20261207_000051_create_delivery_retries::Migration),
             Box::new(m20261208_000310_alert_versions_and_schedules::Migration),
+            Box::new(m20261208_000410_article_title_derived::Migration),
+            Box::new(m20261208_000411_create_websub_departures::Migration),
         ]
     }
 }

@@ -75,6 +75,7 @@ pub async fn story_with_two_articles(
             dedupe_key: format!("guid:{tag}"),
             canonical_url: Some(format!("https://publisher{i}.example/story/{tag}")),
             title: format!("{headline}, says publisher {i}"),
+            title_derived: false,
             summary: Some(format!("Summary from publisher {i}")),
             content_html: None,
             image_url: Some(format!("https://publisher{i}.example/story/{tag}.jpg")),

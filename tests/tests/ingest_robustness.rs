@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Feeds as they really are, through the running app (issue #22 §2 and §3): what each
-//! source's entries became is counted, refusals with their reason; lead images are served on
-//! the reading API only when they are https on a public host.
+//! source's entries became is counted, refusals with their reason; an untitled entry's made
+//! headline is marked on the reading API; lead images are served there only when they are
+//! https on a public host.
 
 use herald_store::source_health;
 use herald_store::sources::{self, NewSource};
@@ -131,9 +132,47 @@ async fn entries_are_counted_by_fate_and_lead_images_served() {
         by_url("library")["image_url"],
         "https://img.real.example/library-body.png"
     );
-    assert_eq!(by_url("flood")["title"], "The river rose overnight.");
+    // The untitled entry's headline is its summary's first sentence, and marked as made.
+    let flood = by_url("flood");
+    assert_eq!(flood["title"], "The river rose overnight.");
+    assert_eq!(flood["title_derived"], true, "{flood}");
     // A thumbnail on a loopback address is no lead image.
     let council = by_url("council");
     assert_eq!(council["title"], "Council meets & votes");
     assert!(council["image_url"].is_null(), "{council}");
+    for titled in ["bridge", "library", "council"] {
+        assert_eq!(by_url(titled)["title_derived"], false, "{titled}: {list}");
+    }
+    let detail: Value = app
+        .get(&format!("/v1/articles/{}", flood["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["title"], "The river rose overnight.", "{detail}");
+    assert_eq!(detail["title_derived"], true, "{detail}");
+
+    // The publisher adds the title: the article takes it and is no longer marked.
+    hub.set_feed(
+        FEED,
+        &feed().replace(
+            "<item><link>https://real.example/flood</link>",
+            "<item><title>River floods the lower town</title><link>https://real.example/flood</link>",
+        ),
+    );
+    let start = Instant::now();
+    let detail = loop {
+        let detail: Value = app
+            .get(&format!("/v1/articles/{}", flood["id"].as_str().unwrap()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if detail["title"] == "River floods the lower town" {
+            break detail;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{detail}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(detail["title_derived"], false, "{detail}");
 }

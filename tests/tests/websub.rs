@@ -2,7 +2,8 @@
 //! WebSub push ingest end to end (issue #22 §1): the real app subscribes at a local hub that
 //! follows the W3C Recommendation, answers its verification of intent, ingests signed
 //! deliveries through the same path as a poll (to a breaking alert on a phone), refuses bad
-//! signatures, renews its lease, falls back to polling and unsubscribes.
+//! signatures, renews its lease, falls back to polling and unsubscribes (a feed that drops its
+//! hub, a paused source, a deleted one).
 
 use herald::config::Config;
 use herald_notifier::fakes::{FakeSubscription, FakeWebPush};
@@ -526,4 +527,192 @@ async fn a_paused_source_is_unsubscribed_and_resubscribed_on_resume() {
         .await
         .unwrap();
     s.until_subscribed().await;
+}
+
+#[tokio::test]
+async fn a_deleted_source_is_unsubscribed_at_its_hub_even_when_the_hub_is_down_then() {
+    let s = setup(|config| config.ingest.websub.retry_seconds = 1).await;
+    s.until_subscribed().await;
+    let topic = s.topic();
+    let callback = s.hub.subscribers(&topic)[0].callback.clone();
+    // The hub answers 503 when the newsroom deletes the source: the deletion goes through, and
+    // the unsubscription the hub is owed outlives the source.
+    s.hub.refuse_requests(true);
+    let editor = herald_tests::newsroom::editor(&s.app).await;
+    let path = format!("/v1/admin/sources/{}", s.source.id);
+    let deleted = s
+        .app
+        .client
+        .delete(s.app.url(&path))
+        .bearer_auth(&editor.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(sources::get(&s.db, s.source.id).await.is_err());
+    assert!(
+        store_websub::get(&s.db, s.source.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    eventually(20, "the refused unsubscription was recorded", || async {
+        store_websub::departure(&s.db, s.source.id)
+            .await
+            .unwrap()
+            .is_some_and(|d| d.attempts >= 1 && d.last_error.is_some_and(|e| e.contains("503")))
+    })
+    .await;
+    assert_eq!(s.hub.subscribers(&topic).len(), 1);
+    s.hub.refuse_requests(false);
+    eventually(20, "the hub verified the unsubscription", || async {
+        s.hub.subscribers(&topic).is_empty()
+    })
+    .await;
+    let events = s.hub.events();
+    assert!(
+        events.iter().any(|e| matches!(e,
+            HubEvent::Requested { mode, status: 202, callback: c, .. }
+                if mode == "unsubscribe" && *c == callback)),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e,
+            HubEvent::Verified { mode, confirmed: true, callback: c, .. }
+                if mode == "unsubscribe" && *c == callback)),
+        "{events:?}"
+    );
+    eventually(5, "nothing more is owed to the hub", || async {
+        store_websub::departure(&s.db, s.source.id)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+    // The deleted source's callback no longer confirms anything.
+    let topic_q = topic.replace(':', "%3A").replace('/', "%2F");
+    let url = format!(
+        "{}?hub.mode=unsubscribe&hub.topic={topic_q}&hub.challenge=again",
+        s.direct(&callback)
+    );
+    let again = s.app.client.get(url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    let deleted_again = s
+        .app
+        .client
+        .delete(s.app.url(&path))
+        .bearer_auth(&editor.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted_again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn only_a_hub_whose_lease_still_runs_is_owed_an_unsubscription_until_it_ends() {
+    use chrono::{Duration as Span, Utc};
+    use herald_store::websub::{SubscribeRequest, VerifyMode};
+    let test_db = herald_store::testing::TestDb::new().await;
+    let db = test_db.connect().await;
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for (n, lease_seconds) in [Some(600), None].into_iter().enumerate() {
+        let source = sources::create(
+            &db,
+            NewSource {
+                name: format!("Owed {n}"),
+                feed_url: format!("https://owed.example/{n}.xml"),
+                site_url: None,
+                topics: vec!["world".into()],
+                language: None,
+                breaking: false,
+                poll_interval_seconds: None,
+            },
+        )
+        .await
+        .unwrap();
+        let topic = format!("https://owed.example/{n}.xml");
+        store_websub::request_subscribe(
+            &db,
+            &SubscribeRequest {
+                source_id: source.id,
+                hub_url: "https://hub.owed.example/".into(),
+                topic_url: topic.clone(),
+                callback_token: format!("token{n}"),
+                secret: herald_store::Secret::new("s".into()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        if lease_seconds.is_some() {
+            let token = format!("token{n}");
+            let verified = store_websub::verify(
+                &db,
+                source.id,
+                &token,
+                VerifyMode::Subscribe,
+                &topic,
+                lease_seconds,
+                now,
+            )
+            .await
+            .unwrap();
+            assert!(verified);
+        }
+        sources::delete(&db, source.id).await.unwrap();
+        ids.push(source.id);
+    }
+    // The verified subscription is owed until its lease ends; the one never verified is not.
+    let owed = store_websub::departure(&db, ids[0]).await.unwrap().unwrap();
+    assert_eq!(owed.hub_url, "https://hub.owed.example/");
+    assert_eq!(owed.callback_token, "token0");
+    assert_eq!(owed.attempts, 0);
+    assert!(
+        (owed.give_up_at - (now + Span::seconds(600)))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    assert!(
+        store_websub::departure(&db, ids[1])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let due = store_websub::departures_due(&db, now + Span::seconds(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Claimed once: a second claim (another ingest process) gets nothing until the retry.
+    let retry = now + Span::seconds(60);
+    assert!(
+        store_websub::claim_departure(&db, ids[0], now + Span::seconds(1), retry)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store_websub::claim_departure(&db, ids[0], now + Span::seconds(2), retry)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store_websub::departure(&db, ids[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+    // After the lease's end nothing is owed any more.
+    let later = store_websub::departures_due(&db, now + Span::seconds(601), 10)
+        .await
+        .unwrap();
+    assert!(later.is_empty());
+    assert!(
+        store_websub::departure(&db, ids[0])
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -52,6 +52,9 @@ pub(crate) struct ArticleBody {
     id: Uuid,
     /// Plain-text headline.
     title: String,
+    /// The feed gave this entry no title: `title` was made by Herald from the summary's first
+    /// sentence, else from the link (apps may show it differently).
+    title_derived: bool,
     /// Plain text, at most 300 characters, cut at a word.
     summary: Option<String>,
     /// Canonical address (tracking parameters removed).
@@ -72,6 +75,7 @@ impl ArticleBody {
         Self {
             id: article.id,
             title: article.title,
+            title_derived: article.title_derived,
             summary: article.summary,
             url: article.canonical_url,
             image_url: article.image_url,

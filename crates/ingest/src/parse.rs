@@ -113,11 +113,23 @@ pub fn parse_feed(
     } else {
         utf8
     };
-    // Atom 0.3, and RSS without a version feed-rs knows or without a channel, as feedparser
-    // reads them.
+    // Microsoft's CDF, an `<rdf>` root without RDF's namespace, Atom 0.3, and RSS without a
+    // version feed-rs knows or without a channel, as feedparser reads them; then Dublin Core titles of RSS items that have no `<title>`.
+    let utf8 = match cdf_to_rss(&utf8) {
+        Cow::Borrowed(_) => utf8,
+        Cow::Owned(rss) => Cow::Owned(rss),
+    };
+    let utf8 = match bare_rdf_as_rss(&utf8) {
+        Cow::Borrowed(_) => utf8,
+        Cow::Owned(rss) => Cow::Owned(rss),
+    };
     let utf8 = match upgrade_dialect(&utf8) {
         Cow::Borrowed(_) => utf8,
         Cow::Owned(upgraded) => Cow::Owned(upgraded),
+    };
+    let utf8 = match dc_titles(&utf8) {
+        Cow::Borrowed(_) => utf8,
+        Cow::Owned(titled) => Cow::Owned(titled),
     };
     let feed = match parser().parse(utf8.as_bytes()) {
         Ok(feed) => feed,
@@ -165,6 +177,251 @@ pub fn parse_feed(
         hubs,
         self_url,
     })
+}
+
+/// The Dublin Core elements namespace (`dc:title`, `dc:date`, ...).
+const DUBLIN_CORE: &str = "http://purl.org/dc/elements/1.1/";
+
+/// The prefix `text` binds to `namespace` (`xmlns:dc="…"` → `dc`), if any.
+fn namespace_prefix<'a>(text: &'a str, namespace: &str) -> Option<&'a str> {
+    text.match_indices("xmlns:").find_map(|(at, _)| {
+        let rest = &text[at + "xmlns:".len()..];
+        let name_len = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .filter(|&n| n > 0)?;
+        let value = rest[name_len..]
+            .trim_start()
+            .strip_prefix('=')?
+            .trim_start();
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let value = &value[1..];
+        (value[..value.find(quote)?] == *namespace).then_some(&rest[..name_len])
+    })
+}
+
+/// Where the start tag `<name` (exactly that name: followed by `>`, `/` or whitespace) is
+/// first found in `text`.
+fn find_start_tag(text: &str, name: &str) -> Option<usize> {
+    let open = format!("<{name}");
+    text.match_indices(open.as_str())
+        .map(|(at, _)| at)
+        .find(|&at| {
+            text[at + open.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c == '>' || c == '/' || c.is_whitespace())
+        })
+}
+
+/// RSS 1.0 and 2.0 items whose only title is Dublin Core's `dc:title` get it as their
+/// `<title>` (feed-rs reads only the latter; feedparser takes either). Items with a `<title>`
+/// keep theirs. Anything else is returned as it is.
+fn dc_titles(text: &str) -> Cow<'_, str> {
+    let Some(prefix) = namespace_prefix(text, DUBLIN_CORE) else {
+        return Cow::Borrowed(text);
+    };
+    let dc_title = format!("{prefix}:title");
+    if find_start_tag(text, &dc_title).is_none() {
+        return Cow::Borrowed(text);
+    }
+    let close = format!("</{dc_title}>");
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut rest = text;
+    while let Some(start) = find_start_tag(rest, "item") {
+        let Some(open_end) = rest[start..].find('>').map(|e| start + e + 1) else {
+            break;
+        };
+        let Some(end) = rest[open_end..].find("</item>").map(|e| open_end + e) else {
+            break;
+        };
+        out.push_str(&rest[..open_end]);
+        let body = &rest[open_end..end];
+        let title = (find_start_tag(body, "title").is_none())
+            .then(|| {
+                let at = find_start_tag(body, &dc_title)?;
+                let content = body[at..].find('>').map(|e| at + e + 1)?;
+                // `<dc:title/>` has no content.
+                if body[..content].ends_with("/>") {
+                    return None;
+                }
+                let len = body[content..].find(close.as_str())?;
+                Some(&body[content..content + len])
+            })
+            .flatten();
+        if let Some(title) = title {
+            out.push_str("<title>");
+            out.push_str(title);
+            out.push_str("</title>");
+        }
+        out.push_str(body);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The name of the document's root element, past the XML declaration, comments, processing
+/// instructions and the doctype.
+fn root_name(text: &str) -> Option<&str> {
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after[after.find("-->")? + 3..].trim_start();
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            rest = rest[rest.find('>')? + 1..].trim_start();
+        } else {
+            let name = rest.strip_prefix('<')?;
+            let len = name
+                .find(|c: char| c == '>' || c == '/' || c.is_whitespace())
+                .unwrap_or(name.len());
+            return Some(&name[..len]);
+        }
+    }
+}
+
+/// The attributes of a start tag's inside (`ITEM HREF="/a" LASTMOD='…'`), names lowercased,
+/// values with their character references decoded.
+fn tag_attributes(tag: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = tag
+        .find(char::is_whitespace)
+        .map_or("", |at| &tag[at..])
+        .trim_end_matches('/');
+    while let Some(eq) = rest.find('=') {
+        let name = rest[..eq].trim().to_ascii_lowercase();
+        let value = rest[eq + 1..].trim_start();
+        let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            break;
+        };
+        let Some(len) = value[1..].find(quote) else {
+            break;
+        };
+        let raw = &value[1..1 + len];
+        found.push((name, html_escape::decode_html_entities(raw).into_owned()));
+        rest = &value[1 + len + 1..];
+    }
+    found
+}
+
+/// A root `<rdf>` with no namespace (RSS 1.0 written without `rdf:`, which feed-rs does not
+/// recognise) as the `<rss>` feedparser reads it as; the items then get their channel from
+/// [`upgrade_dialect`]. Any other document is returned as it is.
+fn bare_rdf_as_rss(text: &str) -> Cow<'_, str> {
+    if root_name(text) != Some("rdf") {
+        return Cow::Borrowed(text);
+    }
+    let (Some(open), Some(close)) = (find_start_tag(text, "rdf"), text.rfind("</rdf>")) else {
+        return Cow::Borrowed(text);
+    };
+    if close < open {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..open]);
+    out.push_str("<rss");
+    out.push_str(&text[open + "<rdf".len()..close]);
+    out.push_str("</rss>");
+    out.push_str(&text[close + "</rdf>".len()..]);
+    Cow::Owned(out)
+}
+
+/// Microsoft's Channel Definition Format (1997: `<CHANNEL HREF=…><ITEM HREF=…><TITLE>…`) as
+/// the RSS 2.0 feedparser reads it as: a channel's or item's `HREF` is its link (an item's
+/// resolved against the channel's `BASE`), `TITLE` its title, `ABSTRACT` its description and
+/// `LASTMOD` an item's date. Any other document is returned as it is.
+fn cdf_to_rss(text: &str) -> Cow<'_, str> {
+    if !root_name(text).is_some_and(|name| name.eq_ignore_ascii_case("channel"))
+        || !text.contains("<ITEM")
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut base: Option<Url> = None;
+    let mut rest = text;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let passed = [
+            ("<![CDATA[", "]]>"),
+            ("<!--", "-->"),
+            ("<?", "?>"),
+            ("<!", ">"),
+        ]
+        .into_iter()
+        .find(|(start, _)| rest.starts_with(start));
+        if let Some((start, end)) = passed {
+            let stop = rest[start.len()..]
+                .find(end)
+                .map_or(rest.len(), |e| start.len() + e + end.len());
+            out.push_str(&rest[..stop]);
+            rest = &rest[stop..];
+            continue;
+        }
+        let Some(close) = rest.find('>') else {
+            out.push_str(rest);
+            return Cow::Owned(out);
+        };
+        let tag = &rest[1..close];
+        rest = &rest[close + 1..];
+        let closing = tag.starts_with('/');
+        let inner = tag.trim_start_matches('/');
+        let name_len = inner
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(inner.len());
+        let name = inner[..name_len].to_ascii_lowercase();
+        let href = |attributes: &[(String, String)], base: Option<&Url>| {
+            attributes
+                .iter()
+                .find(|(n, _)| n == "href")
+                .map(|(_, href)| {
+                    let resolved = base.and_then(|b| b.join(href.trim()).ok());
+                    let href = resolved.map_or_else(|| href.clone(), String::from);
+                    format!("<link>{}</link>", html_escape::encode_text(&href))
+                })
+                .unwrap_or_default()
+        };
+        match (name.as_str(), closing) {
+            ("channel", false) => {
+                let attributes = tag_attributes(inner);
+                base = attributes
+                    .iter()
+                    .find(|(n, _)| n == "base")
+                    .and_then(|(_, b)| Url::parse(b.trim()).ok());
+                out.push_str("<rss version=\"2.0\"><channel>");
+                out.push_str(&href(&attributes, None));
+            }
+            ("channel", true) => out.push_str("</channel></rss>"),
+            ("item", false) => {
+                let attributes = tag_attributes(inner);
+                out.push_str("<item>");
+                out.push_str(&href(&attributes, base.as_ref()));
+                let date = attributes
+                    .iter()
+                    .find(|(n, _)| n == "lastmod")
+                    .and_then(|(_, d)| DateTime::parse_from_rfc3339(d.trim()).ok());
+                if let Some(date) = date {
+                    out.push_str(&format!("<pubDate>{}</pubDate>", date.to_rfc2822()));
+                }
+                if inner.ends_with('/') {
+                    out.push_str("</item>");
+                }
+            }
+            ("item", true) => out.push_str("</item>"),
+            ("title", _) => out.push_str(if closing { "</title>" } else { "<title>" }),
+            ("abstract", _) => out.push_str(if closing {
+                "</description>"
+            } else {
+                "<description>"
+            }),
+            _ => {
+                out.push('<');
+                out.push_str(tag);
+                out.push('>');
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// Whether a title an RSS feed typed as nothing looks like HTML, as feedparser decides it: a
@@ -421,6 +678,42 @@ mod tests {
                 .expect("parses")
                 .hubs
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn dialect_rewrites_leave_other_feeds_alone() {
+        let rss = r#"<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><item><title>t</title><dc:title>d</dc:title></item></channel></rss>"#;
+        assert!(matches!(cdf_to_rss(rss), Cow::Borrowed(_)));
+        assert!(!dc_titles(rss).contains("<title>d</title>"));
+        let atom =
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><title>t</title></entry></feed>"#;
+        assert!(matches!(cdf_to_rss(atom), Cow::Borrowed(_)));
+        assert!(matches!(dc_titles(atom), Cow::Borrowed(_)));
+        assert_eq!(
+            root_name("<!-- c --><?pi x?>\n<CHANNEL HREF='x'>"),
+            Some("CHANNEL")
+        );
+        assert!(matches!(bare_rdf_as_rss(rss), Cow::Borrowed(_)));
+        assert_eq!(
+            bare_rdf_as_rss(
+                "<?xml version=\"1.0\"?>\n<rdf>\n<item><title>a</title></item>\n</rdf>\n"
+            ),
+            "<?xml version=\"1.0\"?>\n<rss>\n<item><title>a</title></item>\n</rss>\n"
+        );
+        assert_eq!(
+            namespace_prefix(
+                r#"<rss xmlns:a="urn:x" xmlns:d = 'http://purl.org/dc/elements/1.1/'>"#,
+                DUBLIN_CORE
+            ),
+            Some("d")
+        );
+        assert_eq!(
+            tag_attributes(r#"ITEM HREF="a?b=1&amp;c=2" LASTMOD='2026' /"#),
+            [
+                ("href".to_owned(), "a?b=1&c=2".to_owned()),
+                ("lastmod".to_owned(), "2026".to_owned())
+            ]
         );
     }
 

@@ -261,6 +261,7 @@ impl Pipeline {
             dedupe_key: article.dedupe_key,
             canonical_url: article.canonical_url.map(String::from),
             title: article.title,
+            title_derived: article.title_derived,
             summary: article.summary,
             content_html: article.content_html,
             image_url: article.image_url.map(String::from),
@@ -290,7 +291,7 @@ impl Pipeline {
         });
         let published_at = new.published_at;
         let article_topics = new.topics.clone();
-        let title_derived = article.title_derived;
+        let title_derived = new.title_derived;
         let story =
             match stories::add_article(db, new, assignment.story, &assignment.merged).await? {
                 Added::Stored(story) => story,

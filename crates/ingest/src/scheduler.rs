@@ -166,7 +166,7 @@ pub async fn run(
 /// How often the ingest role looks for bodies a WebSub hub pushed (one indexed read).
 const PUSH_TICK: Duration = Duration::from_millis(100);
 
-/// How often the ingest role unsubscribes the hubs of sources the newsroom paused.
+/// How often the ingest role unsubscribes the hubs of sources the newsroom paused or deleted.
 const PAUSED_SWEEP: Duration = Duration::from_secs(5);
 
 /// Unsubscribes the hubs of paused sources (a resumed source is polled at once, and its poll
@@ -200,6 +200,39 @@ async fn unsubscribe_paused(shared: &Shared) {
     }
 }
 
+/// Most owed unsubscriptions of deleted sources sent in one sweep.
+const DEPARTURES_PER_SWEEP: u64 = 32;
+
+/// Sends the unsubscriptions owed to the hubs of deleted sources.
+async fn unsubscribe_deleted(shared: &Shared) {
+    let now = Utc::now();
+    let due =
+        match herald_store::websub::departures_due(&shared.db, now, DEPARTURES_PER_SWEEP).await {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look for deleted sources' subscriptions");
+                return;
+            }
+        };
+    for departure in due {
+        tracing::info!(source = %departure.source_id, hub = %departure.hub_url, "unsubscribing a deleted source");
+        let done = websub::depart(
+            &shared.db,
+            &shared.fetcher,
+            &shared.config.websub,
+            &departure,
+            Utc::now(),
+        );
+        let done = tokio::select! {
+            () = shared.stop.cancelled() => return,
+            done = done => done,
+        };
+        if let Err(err) = done {
+            tracing::warn!(source = %departure.source_id, error = %err, "cannot unsubscribe a deleted source");
+        }
+    }
+}
+
 /// Takes the bodies WebSub hubs pushed to the api role, as soon as they are queued, and
 /// ingests them (sharing the fetch slots with polls) until `stop`.
 async fn ingest_pushed_bodies(shared: Arc<Shared>, global: Arc<Semaphore>, lease: Duration) {
@@ -209,6 +242,7 @@ async fn ingest_pushed_bodies(shared: Arc<Shared>, global: Arc<Semaphore>, lease
         if paused_checked.elapsed() >= PAUSED_SWEEP {
             paused_checked = std::time::Instant::now();
             unsubscribe_paused(&shared).await;
+            unsubscribe_deleted(&shared).await;
         }
         while let Some(joined) = tasks.try_join_next() {
             if let Err(err) = joined {

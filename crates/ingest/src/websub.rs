@@ -1,9 +1,10 @@
 //! The WebSub subscriber's side in the ingest role (W3C WebSub §4–§6): discover a feed's hub,
 //! subscribe with a callback on the api role, renew before the lease runs out, unsubscribe
-//! when the feed drops its hub, and relax polling while the hub delivers.
+//! when the feed drops its hub or the source is paused or deleted, and relax polling while the
+//! hub delivers.
 
 use chrono::{DateTime, Duration, Utc};
-use herald_store::websub::{self, SubscribeRequest, Subscription, SubscriptionState};
+use herald_store::websub::{self, Departure, SubscribeRequest, Subscription, SubscriptionState};
 use herald_store::{Db, Secret, StoreError};
 use rand::RngCore;
 use url::Url;
@@ -297,6 +298,45 @@ async fn unsubscribe(
     ];
     let outcome = fetcher.post_form(&hub, &form).await;
     settle(db, sub.source_id, &hub, "unsubscribe", outcome, now).await
+}
+
+/// Sends a deleted source's owed unsubscription (claimed first, so one process sends it);
+/// a refusal or an unreachable hub is recorded and asked again after `retry_seconds`, until
+/// the hub verifies it or its lease ends. Only database errors return.
+pub async fn depart(
+    db: &Db,
+    fetcher: &Fetcher,
+    config: &WebSubConfig,
+    departure: &Departure,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let source_id = departure.source_id;
+    let (Some(public_url), Ok(hub)) = (config.public_url.as_ref(), Url::parse(&departure.hub_url))
+    else {
+        return Ok(());
+    };
+    let Some(callback) = callback_url(public_url, source_id, &departure.callback_token) else {
+        return Ok(());
+    };
+    let retry = Duration::seconds(i64::try_from(config.retry_seconds).unwrap_or(3600));
+    if !websub::claim_departure(db, source_id, now, now + retry).await? {
+        return Ok(());
+    }
+    let form = [
+        ("hub.mode", "unsubscribe"),
+        ("hub.topic", departure.topic_url.as_str()),
+        ("hub.callback", callback.as_str()),
+    ];
+    let error = match fetcher.post_form(&hub, &form).await {
+        Ok(status) if (200..300).contains(&status) => {
+            tracing::info!(%source_id, %hub, status, "a deleted source's hub accepted the unsubscription");
+            return Ok(());
+        }
+        Ok(status) => format!("the hub answered unsubscribe with HTTP status {status}"),
+        Err(err) => format!("cannot reach the hub to unsubscribe: {err}"),
+    };
+    tracing::warn!(%source_id, %hub, %error, "a deleted source's unsubscription failed");
+    websub::departure_failed(db, source_id, &error).await
 }
 
 /// A hub accepts a request with 202 (any 2xx is taken); anything else fails the request.

@@ -201,3 +201,86 @@ fn atom_03_and_versionless_rss_are_read_as_feedparser_reads_them() {
         ]
     );
 }
+
+#[test]
+fn dublin_core_titles_are_read_when_an_item_has_no_title() {
+    assert_eq!(
+        pairs("dc_title.rss"),
+        [
+            pair(
+                "Tram line & depot open on Monday",
+                Some("https://dc.example/2026/tram")
+            ),
+            pair(
+                "The element title wins",
+                Some("https://dc.example/2026/both")
+            ),
+            pair(
+                "Budget <vote> delayed",
+                Some("https://dc.example/2026/budget")
+            ),
+            pair(
+                "An empty dc:title is no title.",
+                Some("https://dc.example/2026/empty-dc-title")
+            ),
+        ]
+    );
+    let entries = read("dc_title.rss");
+    let derived: Vec<bool> = entries
+        .iter()
+        .map(|e| e.as_ref().expect("kept").title_derived)
+        .collect();
+    assert_eq!(derived, [false, false, false, true]);
+    // RSS 1.0, with the namespace under another prefix.
+    assert_eq!(
+        pairs("dc_title.rdf"),
+        [
+            pair(
+                "Harbour crane back in service",
+                Some("https://rdf.example/harbour")
+            ),
+            pair("Library hours", Some("https://rdf.example/library")),
+        ]
+    );
+}
+
+#[test]
+fn channel_definition_format_items_are_read() {
+    assert_eq!(
+        pairs("channel_definition.cdf"),
+        [
+            pair(
+                "Canteen menu & opening times",
+                Some("https://cdf.example/news/canteen.htm?week=49&lang=en")
+            ),
+            pair(
+                "Car park closed on Friday",
+                Some("https://other.example/car-park")
+            ),
+            pair(
+                "The lifts are serviced tomorrow.",
+                Some("https://cdf.example/news/untitled.htm")
+            ),
+        ]
+    );
+    let path = format!(
+        "{}/tests/fixtures/feeds/channel_definition.cdf",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let body = std::fs::read(path).expect("fixture");
+    let url = Url::parse("https://fixtures.invalid/channel_definition.cdf").expect("url");
+    let feed = parse_feed(&body, None, &url, Utc::now()).expect("parses");
+    assert_eq!(feed.title.as_deref(), Some("Intranet news"));
+    assert_eq!(
+        feed.site_url.map(String::from).as_deref(),
+        Some("https://cdf.example/")
+    );
+    let first = &feed.items[0];
+    assert_eq!(
+        first.published_at.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-12-01T07:30:00+00:00")
+    );
+    assert_eq!(first.summary_html.as_deref(), Some("New dishes this week."));
+    let read = read("channel_definition.cdf");
+    assert!(read[2].as_ref().expect("kept").title_derived);
+}

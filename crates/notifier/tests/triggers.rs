@@ -48,6 +48,7 @@ async fn a_breaking_story_is_queued_once_with_its_lead_article() {
             dedupe_key: format!("guid:{i}"),
             canonical_url: Some(format!("https://publisher{i}.example/ceasefire")),
             title: "Ceasefire agreed in Geneva after three days of talks".into(),
+            title_derived: false,
             summary: Some(format!("Summary from publisher {i}")),
             content_html: None,
             image_url: None,

@@ -22,6 +22,8 @@ pub struct Article {
     pub canonical_url: Option<String>,
     /// Plain-text headline.
     pub title: String,
+    /// The feed gave no title: the headline was made from the summary or the link.
+    pub title_derived: bool,
     /// Plain-text summary.
     pub summary: Option<String>,
     /// Sanitised HTML body.
@@ -51,6 +53,7 @@ pub(crate) fn to_article(m: article::Model) -> Article {
         dedupe_key: m.dedupe_key,
         canonical_url: m.canonical_url,
         title: m.title,
+        title_derived: m.title_derived,
         summary: m.summary,
         content_html: m.content_html,
         image_url: m.image_url,
@@ -77,6 +80,8 @@ pub struct NewArticle {
     pub canonical_url: Option<String>,
     /// Plain-text headline.
     pub title: String,
+    /// The feed gave no title: the headline was made from the summary or the link.
+    pub title_derived: bool,
     /// Plain-text summary.
     pub summary: Option<String>,
     /// Sanitised HTML body.
@@ -103,6 +108,7 @@ impl NewArticle {
             dedupe_key: Set(self.dedupe_key),
             canonical_url: Set(self.canonical_url),
             title: Set(self.title),
+            title_derived: Set(self.title_derived),
             summary: Set(self.summary),
             content_html: Set(self.content_html),
             image_url: Set(self.image_url),
@@ -131,7 +137,7 @@ pub enum Refetched {
 }
 
 /// Looks `new` up by (source, dedupe key), then by canonical URL, and updates this source's
-/// article when its title, summary, body or image changed. Nothing is inserted here.
+/// article when its title (or whether it was derived), summary, body or image changed. Nothing is inserted here.
 pub async fn upsert_existing(
     db: &DatabaseConnection,
     new: &NewArticle,
@@ -170,6 +176,7 @@ async fn update_if_changed(
     new: &NewArticle,
 ) -> Result<Refetched, StoreError> {
     let changed = found.title != new.title
+        || found.title_derived != new.title_derived
         || found.summary != new.summary
         || found.content_html != new.content_html
         || (new.image_url.is_some() && found.image_url != new.image_url);
@@ -180,6 +187,7 @@ async fn update_if_changed(
     article::ActiveModel {
         id: Set(id),
         title: Set(new.title.clone()),
+        title_derived: Set(new.title_derived),
         summary: Set(new.summary.clone()),
         content_html: Set(new.content_html.clone()),
         image_url: Set(new.image_url.clone().or(found.image_url)),

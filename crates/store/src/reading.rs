@@ -150,7 +150,7 @@ impl Sql {
 
 /// The columns of an article in a list (`content_html` left out) and its publisher's name.
 const LIST_COLUMNS: &str = "a.id, a.source_id, a.dedupe_key, a.canonical_url, a.title, \
-    a.summary, NULL AS content_html, a.image_url, a.author, a.language, a.topics, a.story_id, \
+    a.title_derived, a.summary, NULL AS content_html, a.image_url, a.author, a.language, a.topics, a.story_id, \
     a.published_at, a.fetched_at, a.updated_at, s.name AS source_name";
 
 /// One page of articles after `after`, at most `limit`.

@@ -250,12 +250,18 @@ pub async fn update(
     Ok(to_source(model.update(db).await?))
 }
 
-/// Removes a source and its articles; `NotFound` when absent.
+/// Removes a source and its articles; `NotFound` when absent. In the same transaction, a WebSub
+/// subscription whose hub may still deliver becomes an unsubscription owed to that hub
+/// ([`crate::websub::departures_due`]), so the hub is told even if this process stops now.
 pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
-    let deleted = source::Entity::delete_by_id(id).exec(db).await?;
+    let txn = crate::begin_write(db).await?;
+    crate::websub::owe_unsubscription(&txn, id, Utc::now()).await?;
+    let deleted = source::Entity::delete_by_id(id).exec(&txn).await?;
     if deleted.rows_affected == 0 {
+        txn.rollback().await?;
         return Err(StoreError::NotFound);
     }
+    txn.commit().await?;
     Ok(())
 }
 

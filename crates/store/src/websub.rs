@@ -4,15 +4,17 @@
 //! verification of intent reaching the api role makes it `active` with a lease, a renewal
 //! keeps it active while `renewing`, an unsubscription is `unsubscribing` until the hub
 //! verifies it. Pushed bodies the api role accepted wait in `websub_deliveries` until an
-//! ingest worker leases them, so one process owns the story clusterer.
+//! ingest worker leases them, so one process owns the story clusterer. A deleted source's
+//! subscription leaves an unsubscription owed to its hub in `websub_departures`, which the
+//! ingest role sends until the hub verifies it or the lease it granted runs out.
 
-use crate::entity::{websub_delivery, websub_subscription};
+use crate::entity::{websub_delivery, websub_departure, websub_subscription};
 use crate::{Backend, Secret, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -294,6 +296,18 @@ pub async fn verify(
                 .filter(C::State.eq(SubscriptionState::Unsubscribing.as_str()))
                 .exec(db)
                 .await?;
+            if done.rows_affected > 0 {
+                return Ok(true);
+            }
+            // A deleted source's unsubscription, once sent.
+            use websub_departure::Column as D;
+            let done = websub_departure::Entity::delete_many()
+                .filter(D::SourceId.eq(source_id))
+                .filter(D::CallbackToken.eq(callback_token))
+                .filter(D::TopicUrl.eq(topic))
+                .filter(D::RequestedAt.is_not_null())
+                .exec(db)
+                .await?;
             return Ok(done.rows_affected > 0);
         }
     };
@@ -384,6 +398,154 @@ pub async fn remove(db: &DatabaseConnection, source_id: Uuid) -> Result<(), Stor
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// An unsubscription owed to a hub for a source that was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    /// The deleted source (the callback URL still names it).
+    pub source_id: Uuid,
+    /// The hub's URL.
+    pub hub_url: String,
+    /// The topic subscribed to.
+    pub topic_url: String,
+    /// The callback's last path segment.
+    pub callback_token: String,
+    /// Unsubscription requests sent so far.
+    pub attempts: u32,
+    /// Why the last request failed.
+    pub last_error: Option<String>,
+    /// When the hub's lease ends: after that there is nothing left to unsubscribe.
+    pub give_up_at: DateTime<Utc>,
+}
+
+fn to_departure(m: websub_departure::Model) -> Departure {
+    Departure {
+        source_id: m.source_id,
+        hub_url: m.hub_url,
+        topic_url: m.topic_url,
+        callback_token: m.callback_token,
+        attempts: u32::try_from(m.attempts).unwrap_or(0),
+        last_error: m.last_error,
+        give_up_at: m.give_up_at,
+    }
+}
+
+/// Inside a source's deletion (`conn` is its transaction): when the source's hub may still
+/// deliver (a lease that has not run out, whatever the state), records the unsubscription the
+/// hub is owed, due at once and kept until that lease ends.
+pub(crate) async fn owe_unsubscription<C: ConnectionTrait>(
+    conn: &C,
+    source_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(sub) = websub_subscription::Entity::find_by_id(source_id)
+        .one(conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(lease_end) = sub.lease_expires_at.filter(|end| *end > now) else {
+        return Ok(());
+    };
+    use websub_departure::Column as D;
+    websub_departure::Entity::insert(websub_departure::ActiveModel {
+        source_id: Set(source_id),
+        hub_url: Set(sub.hub_url),
+        topic_url: Set(sub.topic_url),
+        callback_token: Set(sub.callback_token),
+        requested_at: Set(None),
+        next_attempt_at: Set(now),
+        give_up_at: Set(lease_end),
+        attempts: Set(0),
+        last_error: Set(None),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(D::SourceId)
+            .update_columns([
+                D::HubUrl,
+                D::TopicUrl,
+                D::CallbackToken,
+                D::NextAttemptAt,
+                D::GiveUpAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Unsubscriptions owed to hubs that are due at `now` (at most `limit`, oldest first); those
+/// whose lease has ended are dropped first, since the hub has stopped by itself.
+pub async fn departures_due(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Departure>, StoreError> {
+    use websub_departure::Column as D;
+    websub_departure::Entity::delete_many()
+        .filter(D::GiveUpAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(websub_departure::Entity::find()
+        .filter(D::NextAttemptAt.lte(now))
+        .order_by_asc(D::NextAttemptAt)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_departure)
+        .collect())
+}
+
+/// Claims a due unsubscription before it is sent: marks it requested (so the hub's
+/// verification is answered) and not due again before `retry_at`. False when another process
+/// claimed it first or it is gone.
+pub async fn claim_departure(
+    db: &DatabaseConnection,
+    source_id: Uuid,
+    now: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use websub_departure::Column as D;
+    let done = websub_departure::Entity::update_many()
+        .col_expr(D::RequestedAt, Expr::value(now))
+        .col_expr(D::NextAttemptAt, Expr::value(retry_at))
+        .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
+        .filter(D::SourceId.eq(source_id))
+        .filter(D::NextAttemptAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// Records why an owed unsubscription's request failed (it is asked again when due).
+pub async fn departure_failed(
+    db: &DatabaseConnection,
+    source_id: Uuid,
+    error: &str,
+) -> Result<(), StoreError> {
+    use websub_departure::Column as D;
+    let error: String = error.chars().take(1000).collect();
+    websub_departure::Entity::update_many()
+        .col_expr(D::LastError, Expr::value(error))
+        .filter(D::SourceId.eq(source_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The unsubscription owed for a deleted source, if any is left.
+pub async fn departure(
+    db: &DatabaseConnection,
+    source_id: Uuid,
+) -> Result<Option<Departure>, StoreError> {
+    Ok(websub_departure::Entity::find_by_id(source_id)
+        .one(db)
+        .await?
+        .map(to_departure))
 }
 
 /// Counts a pushed body that was refused (bad signature and the like).

@@ -31,6 +31,7 @@ fn article(source_id: Uuid, key: &str, url: Option<&str>, title: &str) -> NewArt
         dedupe_key: key.into(),
         canonical_url: url.map(str::to_string),
         title: title.into(),
+        title_derived: false,
         summary: Some("summary".into()),
         content_html: None,
         image_url: None,

@@ -67,6 +67,7 @@ fn article(source_id: Uuid, title: &str, minutes_ago: i64) -> NewArticle {
         dedupe_key: format!("guid:{tag}"),
         canonical_url: Some(format!("https://news.example/{tag}")),
         title: title.into(),
+        title_derived: false,
         summary: Some(format!("Summary of {title}")),
         content_html: Some(format!(
             "<p>Body of {title} &amp; more.</p><p>Second paragraph.</p>"

@@ -9,6 +9,7 @@ pub struct Model {
     pub dedupe_key: String,
     pub canonical_url: Option<String>,
     pub title: String,
+    pub title_derived: bool,
     pub summary: Option<String>,
     pub content_html: Option<String>,
     pub image_url: Option<String>,

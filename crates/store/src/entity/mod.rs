@@ -23,4 +23,5 @@ pub(crate) mod throttle_event;
 pub(crate) mod topic;
 pub(crate) mod user;
 pub(crate) mod websub_delivery;
+pub(crate) mod websub_departure;
 pub(crate) mod websub_subscription;
