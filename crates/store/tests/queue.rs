@@ -412,8 +412,18 @@ async fn the_fanout_write_migration_goes_down_and_up_again_with_deliveries_in_pl
     let record = sent(targets[0].device.user_id, targets[0].device.id);
     queue::record(&db, &alert, &[record]).await.unwrap();
 
-    // Back to foreign keys (PostgreSQL; SQLite never dropped them) and forward again.
-    Migrator::down(&db, Some(1)).await.unwrap();
+    // Back to before the fan-out write migration (foreign keys again on PostgreSQL; SQLite
+    // never dropped them), through every later one's down, and forward again.
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let at = names
+        .iter()
+        .position(|n| n == "m20261127_000040_fanout_writes_without_row_locks")
+        .expect("the fan-out write migration");
+    let steps = u32::try_from(names.len() - at).unwrap();
+    Migrator::down(&db, Some(steps)).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     assert_eq!(queue::counters(&db, alert.id).await.unwrap().sent, 1);
     assert_eq!(
