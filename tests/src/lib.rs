@@ -155,6 +155,35 @@ impl TestApp {
         request.send().await.expect("the request is sent")
     }
 
+    /// Polls `GET /v1/admin/alerts/{id}` as `editor` until the alert leaves `queued` and
+    /// `sending`; its last status. Fails after `within`, showing the status.
+    pub async fn finished_alert(
+        &self,
+        id: &str,
+        editor: &str,
+        within: std::time::Duration,
+    ) -> serde_json::Value {
+        let start = std::time::Instant::now();
+        loop {
+            let status: serde_json::Value = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/admin/alerts/{id}"),
+                    editor,
+                    None,
+                )
+                .await
+                .json()
+                .await
+                .expect("the alert's status");
+            if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
+                return status;
+            }
+            assert!(start.elapsed() < within, "the alert is still {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// A new anonymous reader (`POST /v1/auth/anonymous`) following `topic`: their access token.
     pub async fn reader_following(&self, topic: &str) -> String {
         let body: serde_json::Value = self

@@ -99,6 +99,23 @@ pub async fn story_with_two_articles(
     (story, older, newer)
 }
 
+/// The `world` topic in a database no app has started on (the store-level fan-out tests).
+pub async fn world_topic(db: &herald_store::Db) {
+    herald_store::topics::sync(
+        db,
+        &[herald_store::topics::Topic {
+            slug: "world".into(),
+            name: "World".into(),
+            description: String::new(),
+            keywords: vec![],
+            min_sources: 3,
+            window_minutes: 60,
+        }],
+    )
+    .await
+    .expect("sync the world topic");
+}
+
 /// An anonymous reader following `topic`, made straight in the store (for audiences too large
 /// to sign up over HTTP): their user id.
 pub async fn stored_follower(db: &herald_store::Db, topic: &str) -> uuid::Uuid {

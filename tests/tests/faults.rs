@@ -11,29 +11,12 @@ use herald_store::Db;
 use herald_store::devices::{self, DeviceAddress, NewDevice};
 use herald_store::queue::{self, AlertCounters, AlertState, NewQueuedAlert};
 use herald_store::testing::{SeedAudience, TestDb};
-use herald_store::topics::{self, Topic};
 use herald_tests::TestApp;
 use herald_tests::faults::{FlakyPushService, kill_connections, restart_postgres};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-async fn world(db: &Db) {
-    topics::sync(
-        db,
-        &[Topic {
-            slug: "world".into(),
-            name: "World".into(),
-            description: String::new(),
-            keywords: vec![],
-            min_sources: 3,
-            window_minutes: 60,
-        }],
-    )
-    .await
-    .unwrap();
-}
 
 async fn enqueue(db: &Db, ttl_seconds: i32) -> uuid::Uuid {
     queue::enqueue(
@@ -237,7 +220,7 @@ async fn a_push_service_down_then_up_gets_every_alert_within_the_ttl() {
     };
     let test_db = TestDb::new().await;
     let db = test_db.connect().await;
-    world(&db).await;
+    herald_tests::newsroom::world_topic(&db).await;
     let service = FlakyPushService::start(Duration::from_secs(3600)).await;
     let sub = keys().await;
     let devices = 200;
@@ -418,25 +401,9 @@ async fn five_hundred_parallel_writers_get_no_500_and_lose_nothing() {
         "preferences",
     );
 
-    let start = Instant::now();
-    let status = loop {
-        let status: Value = app
-            .call(
-                Method::GET,
-                &format!("/v1/admin/alerts/{id}"),
-                &editor,
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(300), "{status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = app
+        .finished_alert(&id, &editor, Duration::from_secs(300))
+        .await;
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["targeted"], n, "{status}");
     assert_eq!(status["sent"], n, "{status}");

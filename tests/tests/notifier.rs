@@ -632,24 +632,11 @@ mod durability {
     use herald_store::devices::{self, DeviceAddress, NewDevice};
     use herald_store::queue::{self, AlertState, NewQueuedAlert};
     use herald_store::testing::TestDb;
-    use herald_store::topics::{self, Topic};
     use std::collections::HashMap;
     use tokio_util::sync::CancellationToken;
 
     async fn audience(db: &Db, push: &FakeWebPush, n: usize) -> Vec<FakeSubscription> {
-        topics::sync(
-            db,
-            &[Topic {
-                slug: "world".into(),
-                name: "World".into(),
-                description: String::new(),
-                keywords: vec![],
-                min_sources: 3,
-                window_minutes: 60,
-            }],
-        )
-        .await
-        .unwrap();
+        herald_tests::newsroom::world_topic(db).await;
         let mut subs = Vec::new();
         for _ in 0..n {
             let user_id = herald_tests::newsroom::stored_follower(db, "world").await;

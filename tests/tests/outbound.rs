@@ -10,7 +10,7 @@ use herald_tests::TestApp;
 use reqwest::Url;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A strict app: the development switch off, as in production, and `extra_origins` allowed.
 async fn strict_app(extra_origins: &[&str]) -> TestApp {
@@ -166,28 +166,9 @@ async fn a_device_stored_before_the_origins_changed_is_never_sent_to() {
         .as_str()
         .unwrap()
         .to_string();
-    let start = Instant::now();
-    let status = loop {
-        let status: Value = app
-            .call(
-                Method::GET,
-                &format!("/v1/admin/alerts/{id}"),
-                &editor,
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if !matches!(status["state"].as_str(), Some("queued" | "sending")) {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the alert is still {status}: the device is being retried, not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = app
+        .finished_alert(&id, &editor, Duration::from_secs(60))
+        .await;
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["targeted"], 1, "{status}");
     assert_eq!(status["failed"], 1, "{status}");
