@@ -317,6 +317,10 @@ fn apns_body(payload: &AlertPayload, opts: &MessageOptions) -> Result<Vec<u8>, s
         body["aps"] = aps;
         serde_json::to_vec(&body)
     };
+    let body = build(payload)?;
+    if body.len() <= super::APNS_MAX_PAYLOAD {
+        return Ok(body);
+    }
     let size = |p: &AlertPayload| build(p).map_or(usize::MAX, |v| v.len());
     build(&payload.fitted(super::APNS_MAX_PAYLOAD, size))
 }

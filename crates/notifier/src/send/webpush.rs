@@ -65,10 +65,15 @@ impl WebPushSender {
                 sub.endpoint.origin().ascii_serialization()
             ));
         }
+        // Serialised once; cut (and serialised again) only when it would not fit one record.
         let size = |p: &AlertPayload| serde_json::to_vec(p).map_or(usize::MAX, |v| v.len());
-        let payload = payload.fitted(super::WEBPUSH_MAX_PLAINTEXT, size);
-        let plaintext = match serde_json::to_vec(&*payload) {
-            Ok(bytes) => bytes,
+        let plaintext = match serde_json::to_vec(payload) {
+            Ok(bytes) if bytes.len() <= super::WEBPUSH_MAX_PLAINTEXT => bytes,
+            Ok(_) => match serde_json::to_vec(&*payload.fitted(super::WEBPUSH_MAX_PLAINTEXT, size))
+            {
+                Ok(bytes) => bytes,
+                Err(e) => return DeliveryOutcome::failed(format!("payload serialization: {e}")),
+            },
             Err(e) => return DeliveryOutcome::failed(format!("payload serialization: {e}")),
         };
         let topic = opts.webpush_topic();
