@@ -339,6 +339,20 @@ impl Newsroom {
         assert_eq!(registered.status(), StatusCode::CREATED);
     }
 
+    /// `PATCH /v1/admin/alerts/{id}` with `change` as the editor; the answer, which must be 200.
+    pub async fn update(&self, id: &str, change: Value) -> Value {
+        let answer = self
+            .call(
+                Method::PATCH,
+                &format!("/v1/admin/alerts/{id}"),
+                &self.editor,
+                Some(change),
+            )
+            .await;
+        assert_eq!(answer.status(), StatusCode::OK);
+        answer.json().await.expect("the updated alert's status")
+    }
+
     /// Polls the alert's status until `done` says so.
     pub async fn until(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let start = Instant::now();
